@@ -1,0 +1,112 @@
+"""The tutorial's two Gaussian clusters as a LightningDataModule, served as whole-tensor batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from lightning import LightningDataModule
+from torch import Tensor
+
+from cluster_logreg.config_checks import split_sizes
+
+
+def make_clusters(
+    n_per_class: int,
+    n_features: int,
+    mean_value: float,
+    std: float,
+    bias: float,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Class 0 around (+mean_value + bias), class 1 around (-mean_value + bias), class 0 first."""
+    shape = (n_per_class, n_features)
+    class0 = torch.normal(mean_value, std, shape, generator=generator) + bias
+    class1 = torch.normal(-mean_value, std, shape, generator=generator) + bias
+    x = torch.cat([class0, class1])
+    y = torch.cat([torch.zeros(n_per_class), torch.ones(n_per_class)])
+    return x, y
+
+
+def bayes_accuracy(n_features: int, mean_value: float, std: float) -> float:
+    """Best possible accuracy: the centres are 2*|mean_value|*sqrt(n_features) apart, the boundary halfway."""
+    margin = abs(mean_value) * math.sqrt(n_features) / std  # distance to the boundary, in stds
+    return 1 - 0.5 * math.erfc(margin / math.sqrt(2))
+
+
+class TensorBatches:
+    """Iterates (x, y) batches by slicing tensors: no per-sample fetch and collate as in a DataLoader.
+
+    With a batch as large as the data (the default) every epoch is one slice of the whole tensors.
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int, generator: torch.Generator | None = None):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = generator  # set: reshuffle every pass (only matters with several batches)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        x, y = self.x, self.y
+        if self.generator is not None and len(self) > 1:
+            order = torch.randperm(len(x), generator=self.generator).to(x.device)
+            x, y = x[order], y[order]
+        for start in range(0, len(x), self.batch_size):
+            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+
+
+class GaussianClustersDataModule(LightningDataModule):
+    """Draws the clusters from `seed` (independently of the global RNG) and splits them at random."""
+
+    def __init__(
+        self,
+        n_per_class: int = 1000,
+        n_features: int = 2,
+        mean_value: float = 2.5,
+        std: float = 1.0,
+        bias: float = 1.3,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        # Saved into checkpoints, so eval.py rebuilds exactly this data and test split.
+        self.save_hyperparameters()
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+
+    @property
+    def bayes_accuracy(self) -> float:
+        hp = self.hparams
+        return bayes_accuracy(hp.n_features, hp.mean_value, hp.std)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        hp = self.hparams
+        generator = torch.Generator().manual_seed(hp.seed)
+        x, y = make_clusters(hp.n_per_class, hp.n_features, hp.mean_value, hp.std, hp.bias, generator)
+        sizes = split_sizes(len(x), hp.val_fraction, hp.test_fraction)
+        order = torch.randperm(len(x), generator=generator)
+        # The tensors move to the accelerator once here, so no step copies them from the host.
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        names = ("train", "val", "test")
+        for name, index in zip(names, torch.split(order, sizes), strict=True):
+            self.splits[name] = (x[index].to(device), y[index].to(device))
+        self._shuffle = torch.Generator().manual_seed(hp.seed + 1)
+
+    def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
+        x, y = self.splits[split]
+        batch_size = self.hparams.batch_size or len(x)
+        return TensorBatches(x, y, batch_size, self._shuffle if shuffle else None)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val")
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test")

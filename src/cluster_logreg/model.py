@@ -1,0 +1,71 @@
+"""The tutorial's two-layer sigmoid classifier as a LightningModule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from lightning import LightningModule
+from torch import Tensor, nn
+from torchmetrics import MaxMetric
+from torchmetrics.classification import BinaryAccuracy
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class LogisticClassifier(LightningModule):
+    """Linear(n_features -> hidden_dim) -> Linear(hidden_dim -> 1) -> sigmoid.
+
+    No nonlinearity sits between the layers, so the boundary is a straight line: logistic
+    regression with an over-parametrised weight, as in the tutorial. `forward` returns logits and
+    the loss is BCE computed from them (`BCEWithLogitsLoss`), which equals the tutorial's
+    `Sigmoid` + `BCELoss` but stays finite when the sigmoid saturates.
+    """
+
+    def __init__(self, n_features: int = 2, hidden_dim: int = 5, optimizer: OptimizerFactory | None = None):
+        super().__init__()
+        # The optimizer factory is code, not data: it stays out of hparams and checkpoints.
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer_factory = optimizer
+        self.net = nn.Sequential(nn.Linear(n_features, hidden_dim), nn.Linear(hidden_dim, 1))
+        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.train_acc, self.val_acc, self.test_acc = BinaryAccuracy(), BinaryAccuracy(), BinaryAccuracy()
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+    def predict_proba(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self(x))
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: BinaryAccuracy) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        # Probabilities, not logits: BinaryAccuracy would guess which one it got from the value range.
+        accuracy(torch.sigmoid(logits), y.long())
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True)
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train", self.train_acc)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test", self.test_acc)
+
+    def on_train_start(self) -> None:
+        # The sanity-check validation ran on the untrained model; it must not count as a best.
+        self.val_acc_best.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.optimizer_factory is None:
+            raise RuntimeError("LogisticClassifier needs an optimizer factory to train")
+        return self.optimizer_factory(params=self.parameters())

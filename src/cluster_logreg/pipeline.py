@@ -1,0 +1,153 @@
+"""What a run does: build everything from the composed config, fit, test, write the results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning import Trainer, seed_everything
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from cluster_logreg.config_checks import CKPT_HINT
+from cluster_logreg.data import GaussianClustersDataModule
+from cluster_logreg.errors import invalid, one_line
+from cluster_logreg.model import LogisticClassifier
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_lightning() -> None:
+    # Lightning adds a console handler of its own on import; Hydra's handlers already print every
+    # record and write it to the run's log file, so with it each Lightning line would show twice.
+    logging.getLogger("lightning").handlers.clear()
+    # Its tips advertise cloud services this offline project does not use.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: not record.getMessage().startswith("💡 Tip")
+    )
+    # Lightning 2.6 calls a torch.utils._pytree API that torch 2.13 deprecates: theirs to fix, not ours.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+_quiet_lightning()
+
+# The metrics a run reports, in metrics.json and as the real metrics of TensorBoard's HParams tab.
+REPORTED = ("val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
+
+
+def train(cfg: DictConfig) -> float:
+    """Fit and test one configuration; return val/acc_best (the metric sweeps optimise)."""
+    _check_accelerator(cfg.trainer.accelerator)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule: GaussianClustersDataModule = instantiate(cfg.data)
+    model: LogisticClassifier = instantiate(cfg.model)
+    trainer = _build_trainer(cfg)
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    fit_seconds = time.perf_counter() - start
+    # Lightning's own last.ckpt is a copy of the latest checkpoint *saved* (here: the latest best),
+    # which may predate the final epoch; this one always holds the final weights, the ones tested.
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    if trainer.current_epoch % trainer.check_val_every_n_epoch:
+        # The last epochs ran after the last validation: validate the final weights too.
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+    metrics = _reported(trainer)  # read now: testing replaces the trainer's metrics with its own
+    # The final weights (the same as checkpoints/last.ckpt) are tested, so eval.py on last.ckpt agrees.
+    trainer.test(model, datamodule=datamodule, verbose=False)
+
+    metrics |= _reported(trainer)
+    _log_hparams_with_metrics(trainer, cfg, metrics)
+    checkpoint = trainer.checkpoint_callback
+    write_json(
+        run_dir / "metrics.json",
+        {
+            **metrics,
+            "bayes_acc": datamodule.bayes_accuracy,
+            "epochs": trainer.current_epoch,
+            "fit_seconds": round(fit_seconds, 3),
+            "accelerator": trainer.strategy.root_device.type,
+            "seed": cfg.seed,
+            "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
+        },
+    )
+    _report(run_dir, metrics, fit_seconds)
+    return metrics["val/acc_best"]
+
+
+def evaluate(cfg: DictConfig) -> float:
+    """Test a checkpoint on the test split of the data it was trained on; return test/acc."""
+    _check_accelerator(cfg.trainer.accelerator)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    ckpt_path = Path(cfg.ckpt_path)
+    try:
+        # The checkpoint holds the model's and the data's hyperparameters: both are rebuilt from it.
+        model = LogisticClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+        datamodule = GaussianClustersDataModule.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise invalid(
+            "ckpt_path",
+            str(ckpt_path),
+            CKPT_HINT,
+            f"cannot be read as a checkpoint ({type(error).__name__}: {one_line(error)})",
+        ) from None
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    write_json(run_dir / "metrics.json", {**metrics, "ckpt_path": str(ckpt_path.resolve())})
+    _report(run_dir, metrics)
+    return metrics["test/acc"]
+
+
+def _reported(trainer: Trainer) -> dict[str, float]:
+    return {k: float(trainer.callback_metrics[k]) for k in REPORTED if k in trainer.callback_metrics}
+
+
+def _check_accelerator(accelerator: str) -> None:
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise invalid(
+            "trainer.accelerator", accelerator, "cpu or auto", "cannot run here: this machine has no CUDA GPU"
+        )
+
+
+def _build_trainer(cfg: DictConfig) -> Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def _log_hparams_with_metrics(trainer: Trainer, cfg: DictConfig, metrics: dict[str, float]) -> None:
+    """Give TensorBoard's HParams tab this run's settings with its real final metrics."""
+    hparams = OmegaConf.to_container(cfg.model, resolve=True) | {
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "trainer": {"accelerator": trainer.strategy.root_device.type, "max_epochs": cfg.trainer.max_epochs},
+        "seed": cfg.seed,
+    }
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(hparams, metrics=metrics, step=trainer.global_step)
+            logger.save()
+
+
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """Write atomically: a reader (or a killed run) never sees half a file."""
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(content, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+def _report(run_dir: Path, metrics: dict[str, float], fit_seconds: float | None = None) -> None:
+    shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    timing = f"  (fit {fit_seconds:.2f} s)" if fit_seconds is not None else ""
+    log.info(f"{shown}{timing}")
+    log.info(f"Run directory: {run_dir}")

@@ -1,0 +1,21 @@
+"""Test a checkpoint: `python src/eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/last.ckpt`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from cluster_logreg.config_checks import check_eval_config
+from cluster_logreg.errors import exit_on_user_error, user_errors_end_the_run
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+@user_errors_end_the_run
+def main(cfg: DictConfig) -> float:
+    check_eval_config(cfg)
+    from cluster_logreg.pipeline import evaluate  # slow imports, see train.py
+
+    return evaluate(cfg)
+
+
+if __name__ == "__main__":
+    with exit_on_user_error():
+        main()

@@ -1,0 +1,23 @@
+"""Train the classifier: `python src/train.py [hydra overrides]`, e.g. `trainer.accelerator=gpu`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from cluster_logreg.config_checks import check_train_config
+from cluster_logreg.errors import exit_on_user_error, user_errors_end_the_run
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@user_errors_end_the_run
+def main(cfg: DictConfig) -> float:
+    check_train_config(cfg)
+    # Imported only once a run really starts: torch and Lightning take seconds to import, and
+    # `--help`, `--cfg job` and config mistakes should not wait for them.
+    from cluster_logreg.pipeline import train
+
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    with exit_on_user_error():
+        main()

@@ -1,0 +1,30 @@
+"""The repo's paths, the real config composed by Hydra, the real entry points run in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+
+def compose_config(config_name: str = "train", overrides: list[str] | None = None) -> DictConfig:
+    """The config exactly as `python src/<config_name>.py <overrides>` would see it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
+
+
+def run_entry(script: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `python src/<script>.py <overrides>` from the repo root, as a user would."""
+    return subprocess.run(
+        [sys.executable, f"src/{script}.py", *overrides],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,207 @@
+"""The real entry points, run in a subprocess as a user runs them, writing into temporary directories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from helpers import REPO, run_entry
+
+LOGGED = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
+TIMES_AND_PATHS = ("fit_seconds", "best_checkpoint")
+
+pytestmark = pytest.mark.cli
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def train_into(run_dir: Path, *overrides: str):
+    result = run_entry("train", f"hydra.run.dir={run_dir}", *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> tuple[Path, str]:
+    """`python src/train.py` with nothing changed: the tutorial's 1000 full-batch epochs."""
+    run_dir = tmp_path_factory.mktemp("default") / "run"
+    result = train_into(run_dir)
+    return run_dir, result.stdout + result.stderr
+
+
+def test_default_run_reproduces_the_tutorial_above_99_percent(default_run):
+    run_dir, output = default_run
+    metrics = read_metrics(run_dir)
+    assert metrics["test/acc"] >= 0.99 and metrics["val/acc"] >= 0.99
+    assert metrics["epochs"] == 1000 and metrics["seed"] == 0 and metrics["accelerator"] == "cpu"
+    assert metrics["fit_seconds"] > 0
+    assert abs(metrics["bayes_acc"] - 0.9998) < 1e-4
+    assert f"Run directory: {run_dir}" in output
+
+
+def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_run):
+    run_dir, _ = default_run
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert "Run directory" in (run_dir / "train.log").read_text()
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert Path(read_metrics(run_dir)["best_checkpoint"]) == run_dir / "checkpoints" / "best.ckpt"
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_last_checkpoint_holds_the_final_epoch(default_run):
+    run_dir, _ = default_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 1000
+
+
+def test_same_config_and_seed_give_the_same_metrics(default_run, tmp_path):
+    first, _ = default_run
+    train_into(tmp_path / "again")
+    again = read_metrics(tmp_path / "again")
+    expected = read_metrics(first)
+    for key in TIMES_AND_PATHS:
+        again.pop(key), expected.pop(key)
+    assert again == expected
+
+
+def test_tensorboard_events_hold_every_metric_and_real_hparams(default_run):
+    run_dir, _ = default_run
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert set(LOGGED) <= tags
+    assert "hp_metric" not in tags  # Lightning's placeholder is off
+    assert len(events.Scalars("train/loss")) == 1000  # one point per epoch
+
+    hparams = {
+        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+        for tag, content in events.PluginTagToContent("hparams").items()
+    }
+    metric_tags = {info.name.tag for info in hparams["_hparams_/experiment"].experiment.metric_infos}
+    assert {"val/acc_best", "test/acc", "test/loss"} <= metric_tags
+    logged = hparams["_hparams_/session_start_info"].session_start_info.hparams
+    assert logged["optimizer/lr"].number_value == pytest.approx(0.01)
+    assert logged["trainer/accelerator"].string_value == "cpu"
+    # The value the HParams tab shows is the last one of the metric's scalar series: the real one.
+    metrics = read_metrics(run_dir)
+    for tag in ("val/acc_best", "test/acc", "test/loss"):
+        assert events.Scalars(tag)[-1].value == pytest.approx(metrics[tag])
+
+
+def test_eval_on_last_checkpoint_reports_the_same_test_metrics(default_run, tmp_path):
+    run_dir, _ = default_run
+    result = run_entry("eval", f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated, trained = read_metrics(tmp_path), read_metrics(run_dir)
+    assert evaluated["test/acc"] == trained["test/acc"]
+    assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], rel=1e-6)
+    assert "test/acc=" in result.stdout + result.stderr
+
+
+def test_multirun_writes_one_complete_directory_per_job(tmp_path):
+    result = run_entry(
+        "train", "-m", "model.optimizer.lr=0.01,0.1", "trainer.max_epochs=20", f"hydra.sweep.dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, lr in zip(jobs, ("0.01", "0.1"), strict=True):
+        assert read_metrics(job)["epochs"] == 20
+        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        assert f"model.optimizer.lr={lr}" in (job / ".hydra" / "overrides.yaml").read_text()
+    assert read_metrics(jobs[0])["test/loss"] != read_metrics(jobs[1])["test/loss"]
+
+
+def test_runs_started_together_get_their_own_directories(tmp_path):
+    pattern = f"hydra.run.dir={tmp_path}/" + "${now:%H-%M-%S_%f}"
+    command = [sys.executable, "src/train.py", pattern, "trainer.max_epochs=1"]
+    processes = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in "ab"]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    run_dirs = list(tmp_path.iterdir())
+    assert len(run_dirs) == 2 and all((d / "metrics.json").is_file() for d in run_dirs)
+
+
+BAD_TRAIN_INPUTS = [
+    ("data.n_per_class=0", "data.n_per_class"),
+    ("model.hidden_dim=0", "model.hidden_dim"),
+    ("model.optimizer.lr=-1", "model.optimizer.lr"),
+    ("trainer.max_epochs=0", "trainer.max_epochs"),
+    ("data.val_fraction=0.0001", "data.val_fraction"),
+    ("data.test_fraction=0.0001", "data.test_fraction"),
+    ("data.val_fraction=0.5 data.test_fraction=0.5", "data.val_fraction + data.test_fraction"),
+    ("data.n_per_class=abc", "data.n_per_class"),  # wrong type
+    ("data.n_per_clas=10", "data.n_per_clas"),  # unknown key
+    ("trainer=nope", "trainer/nope"),  # unknown config group option
+    ("trainer.accelerator=warp", "trainer.accelerator"),
+]
+
+
+def assert_refused_cleanly(result, key: str, run_dir: Path) -> None:
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert key in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD_TRAIN_INPUTS)
+def test_bad_train_input_gives_one_clear_line(overrides, key, tmp_path):
+    result = run_entry("train", *overrides.split(), f"hydra.run.dir={tmp_path}")
+    assert_refused_cleanly(result, key, tmp_path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_where_there_is_none_gives_one_clear_line(tmp_path):
+    result = run_entry("train", "trainer.accelerator=gpu", f"hydra.run.dir={tmp_path}")
+    assert_refused_cleanly(result, "trainer.accelerator", tmp_path)
+    assert "no CUDA GPU" in result.stderr
+
+
+@pytest.mark.gpu
+def test_training_on_the_gpu(tmp_path):
+    train_into(tmp_path, "trainer.accelerator=gpu", "trainer.max_epochs=50")
+    metrics = read_metrics(tmp_path)
+    assert metrics["accelerator"] == "cuda" and metrics["test/acc"] >= 0.95
+
+
+def test_multirun_with_a_bad_job_runs_the_good_one_and_fails(tmp_path):
+    result = run_entry("train", "-m", "data.n_per_class=100,0", "trainer.max_epochs=10", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: data.n_per_class=0")
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "0" / "metrics.json").is_file() and not (tmp_path / "1" / "metrics.json").exists()
+
+
+def _truncated(default_run, tmp_path):
+    data = (default_run[0] / "checkpoints" / "last.ckpt").read_bytes()
+    path = tmp_path / "truncated.ckpt"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "no_such_file", "directory", "text_file", "truncated"])
+def test_bad_checkpoint_gives_one_clear_line(case, default_run, tmp_path):
+    text_file = tmp_path / "notes.ckpt"
+    text_file.write_text("not a checkpoint\n")
+    ckpt = {
+        "missing": None,
+        "no_such_file": tmp_path / "nope.ckpt",
+        "directory": tmp_path,
+        "text_file": text_file,
+        "truncated": _truncated(default_run, tmp_path) if case == "truncated" else None,
+    }[case]
+    run_dir = tmp_path / "eval"
+    overrides = [f"hydra.run.dir={run_dir}"] + ([f"ckpt_path={ckpt}"] if ckpt else [])
+    assert_refused_cleanly(run_entry("eval", *overrides), "ckpt_path", run_dir)

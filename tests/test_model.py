@@ -1,0 +1,77 @@
+import functools
+
+import pytest
+import torch
+from lightning import Trainer
+from torch import nn
+
+from cluster_logreg.data import GaussianClustersDataModule
+from cluster_logreg.model import LogisticClassifier
+
+SGD = functools.partial(torch.optim.SGD, lr=0.01, momentum=0.9)
+
+
+def test_shapes_and_probabilities():
+    model = LogisticClassifier(n_features=3, hidden_dim=4, optimizer=SGD)
+    x = torch.randn(7, 3)
+    assert model(x).shape == (7,)
+    p = model.predict_proba(x)
+    assert ((p > 0) & (p < 1)).all()
+    assert [m.weight.shape for m in model.net] == [(4, 3), (1, 4)]
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_loss_from_logits_equals_the_tutorials_sigmoid_then_bce(scale):
+    torch.manual_seed(0)
+    model = LogisticClassifier(optimizer=SGD)
+    x, y = torch.randn(256, 2) * scale, torch.randint(0, 2, (256,)).float()
+    ours = model.loss_fn(model(x), y)
+    # The tutorial: Linear -> Linear -> Sigmoid, then BCELoss on the probabilities.
+    tutorial = nn.BCELoss()(nn.Sequential(model.net, nn.Sigmoid())(x).squeeze(-1), y)
+    assert torch.allclose(ours, tutorial, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_from_logits_stays_exact_where_sigmoid_then_bce_saturates():
+    # Confidently wrong by a logit of 40: the true loss is 40 for each point.
+    logits, y = torch.tensor([40.0, -40.0]), torch.tensor([0.0, 1.0])
+    assert torch.isclose(nn.BCEWithLogitsLoss()(logits, y), torch.tensor(40.0))
+    # sigmoid(40) rounds to 1.0 in float32, so BCELoss hits its clamp of 100 for the first point.
+    assert torch.isclose(nn.BCELoss()(torch.sigmoid(logits), y), torch.tensor(70.0))
+
+
+def test_each_stage_has_its_own_accuracy_metric():
+    model = LogisticClassifier(optimizer=SGD)
+    assert len({id(model.train_acc), id(model.val_acc), id(model.test_acc)}) == 3
+
+
+def test_logged_metric_names(tmp_path):
+    dm = GaussianClustersDataModule(n_per_class=100)
+    model = LogisticClassifier(optimizer=SGD)
+    trainer = Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best"} <= set(trainer.callback_metrics)
+    trainer.test(model, datamodule=dm, verbose=False)
+    assert {"test/loss", "test/acc"} <= set(trainer.callback_metrics)
+
+
+def test_training_reaches_high_accuracy():
+    torch.manual_seed(0)
+    dm = GaussianClustersDataModule(seed=0)
+    model = LogisticClassifier(optimizer=SGD)
+    trainer = Trainer(
+        max_epochs=100,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        check_val_every_n_epoch=10,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert trainer.callback_metrics["val/acc"] >= 0.98
