@@ -167,6 +167,7 @@ def test_gpu_where_there_is_none_gives_one_clear_line(tmp_path):
     result = run_entry("train", "trainer.accelerator=gpu", f"hydra.run.dir={tmp_path}")
     assert_refused_cleanly(result, "trainer.accelerator", tmp_path)
     assert "no CUDA GPU" in result.stderr
+    assert "error: trainer.accelerator='gpu'" in (tmp_path / "train.log").read_text()  # the run says why it stopped
 
 
 @pytest.mark.gpu

@@ -44,11 +44,12 @@ def test_each_stage_has_its_own_accuracy_metric():
     assert len({id(model.train_acc), id(model.val_acc), id(model.test_acc)}) == 3
 
 
-def test_logged_metric_names(tmp_path):
-    dm = GaussianClustersDataModule(n_per_class=100)
+def fit_in_process(tmp_path, n_per_class: int, max_epochs: int) -> tuple[Trainer, LogisticClassifier, object]:
+    torch.manual_seed(0)
+    dm = GaussianClustersDataModule(n_per_class=n_per_class, seed=0)
     model = LogisticClassifier(optimizer=SGD)
     trainer = Trainer(
-        max_epochs=3,
+        max_epochs=max_epochs,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -56,22 +57,16 @@ def test_logged_metric_names(tmp_path):
         default_root_dir=tmp_path,
     )
     trainer.fit(model, datamodule=dm)
+    return trainer, model, dm
+
+
+def test_logged_metric_names(tmp_path):
+    trainer, model, dm = fit_in_process(tmp_path, n_per_class=100, max_epochs=3)
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best"} <= set(trainer.callback_metrics)
     trainer.test(model, datamodule=dm, verbose=False)
     assert {"test/loss", "test/acc"} <= set(trainer.callback_metrics)
 
 
-def test_training_reaches_high_accuracy():
-    torch.manual_seed(0)
-    dm = GaussianClustersDataModule(seed=0)
-    model = LogisticClassifier(optimizer=SGD)
-    trainer = Trainer(
-        max_epochs=100,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        check_val_every_n_epoch=10,
-    )
-    trainer.fit(model, datamodule=dm)
+def test_training_reaches_high_accuracy(tmp_path):
+    trainer, _, _ = fit_in_process(tmp_path, n_per_class=1000, max_epochs=100)
     assert trainer.callback_metrics["val/acc"] >= 0.98

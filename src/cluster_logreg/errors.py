@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -88,6 +89,14 @@ def _raised_inside_hydra(error: BaseException) -> bool:
     return frame is not None and frame.tb_frame.f_globals.get("__name__", "").startswith(("hydra.", "omegaconf."))
 
 
+def _log_to_run_file(error: BaseException) -> None:
+    # The console gets the one `error:` line; the run directory's log should say why the run stopped too.
+    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, f"error: {one_line(error)}", None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def user_errors_end_the_run(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     """Around a Hydra task: a mistake found in a single run exits 2 with one line.
 
@@ -100,8 +109,10 @@ def user_errors_end_the_run(task: Callable[[DictConfig], T]) -> Callable[[DictCo
         try:
             return task(cfg)
         except Exception as error:
-            if is_user_error(error) and HydraConfig.get().mode == RunMode.RUN:
-                fail(error)
+            if is_user_error(error):
+                _log_to_run_file(error)
+                if HydraConfig.get().mode == RunMode.RUN:
+                    fail(error)
             raise
 
     return run

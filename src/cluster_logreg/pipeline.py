@@ -128,15 +128,28 @@ def _build_trainer(cfg: DictConfig) -> Trainer:
 
 def _log_hparams_with_metrics(trainer: Trainer, cfg: DictConfig, metrics: dict[str, float]) -> None:
     """Give TensorBoard's HParams tab this run's settings with its real final metrics."""
-    hparams = OmegaConf.to_container(cfg.model, resolve=True) | {
-        "data": OmegaConf.to_container(cfg.data, resolve=True),
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(_hparams(cfg, trainer), metrics=metrics, step=trainer.global_step)
+            logger.save()
+
+
+def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
+    """The settings a reader compares runs by, without Hydra's `_target_` bookkeeping."""
+
+    def settings(node: DictConfig) -> dict[str, Any]:
+        values = OmegaConf.to_container(node, resolve=True)
+        return {k: v for k, v in values.items() if not k.startswith("_") and not isinstance(v, dict)}
+
+    model = settings(cfg.model)
+    model.pop("n_features", None)  # the data's, shown there
+    return {
+        "model": model,
+        "optimizer": {"name": cfg.model.optimizer._target_.rsplit(".", 1)[-1]} | settings(cfg.model.optimizer),
+        "data": settings(cfg.data) | {"batch_size": cfg.data.batch_size or "full"},
         "trainer": {"accelerator": trainer.strategy.root_device.type, "max_epochs": cfg.trainer.max_epochs},
         "seed": cfg.seed,
     }
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics=metrics, step=trainer.global_step)
-            logger.save()
 
 
 def write_json(path: Path, content: dict[str, Any]) -> None:
