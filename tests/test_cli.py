@@ -15,7 +15,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from helpers import REPO, run_entry
 
 LOGGED = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
-TIMES_AND_PATHS = ("fit_seconds", "best_checkpoint")
+TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
 
 pytestmark = pytest.mark.cli
 

@@ -16,6 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from cluster_logreg.errors import UserError, invalid
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+# The metrics a run reports, in metrics.json and as the real metrics of TensorBoard's HParams tab.
+REPORTED_METRICS = ("val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
 
 
 def _is_int(value: object) -> bool:
@@ -50,6 +52,7 @@ TRAIN_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "model.optimizer.momentum": (lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     "trainer.max_epochs": (_int_at_least(1), "an integer >= 1"),
     "trainer.accelerator": (lambda v: v in ACCELERATORS, " | ".join(ACCELERATORS)),
+    "optimized_metric": (lambda v: v in REPORTED_METRICS, " | ".join(REPORTED_METRICS)),
 }
 
 _ABSENT = object()

@@ -82,6 +82,12 @@ class GaussianClustersDataModule(LightningDataModule):
         hp = self.hparams
         return bayes_accuracy(hp.n_features, hp.mean_value, hp.std)
 
+    @property
+    def n_train(self) -> int:
+        """Points in the training split, over all DDP processes (known before `setup`)."""
+        hp = self.hparams
+        return split_sizes(2 * hp.n_per_class, hp.val_fraction, hp.test_fraction)[0]
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -92,9 +98,13 @@ class GaussianClustersDataModule(LightningDataModule):
         order = torch.randperm(len(x), generator=generator)
         # The tensors move to the accelerator once here, so no step copies them from the host.
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        # Under DDP each process keeps its own shard of every split; Lightning and torchmetrics
+        # average the losses and pool the accuracies across processes.
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         names = ("train", "val", "test")
         for name, index in zip(names, torch.split(order, sizes), strict=True):
-            self.splits[name] = (x[index].to(device), y[index].to(device))
+            shard = index[rank::world]
+            self.splits[name] = (x[shard].to(device), y[shard].to(device))
         self._shuffle = torch.Generator().manual_seed(hp.seed + 1)
 
     def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:

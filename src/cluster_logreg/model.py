@@ -44,7 +44,7 @@ class LogisticClassifier(LightningModule):
         loss = self.loss_fn(logits, y)
         # Probabilities, not logits: BinaryAccuracy would guess which one it got from the value range.
         accuracy(torch.sigmoid(logits), y.long())
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True)
         return loss
 
@@ -63,7 +63,7 @@ class LogisticClassifier(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_factory is None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -12,14 +10,16 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning import Trainer, seed_everything
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.config_checks import CKPT_HINT
+from cluster_logreg.config_checks import CKPT_HINT, REPORTED_METRICS
 from cluster_logreg.data import GaussianClustersDataModule
-from cluster_logreg.errors import invalid, one_line
+from cluster_logreg.errors import UserError, invalid, one_line
+from cluster_logreg.files import write_json
 from cluster_logreg.model import LogisticClassifier
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,9 @@ def _quiet_lightning() -> None:
 
 _quiet_lightning()
 
-# The metrics a run reports, in metrics.json and as the real metrics of TensorBoard's HParams tab.
-REPORTED = ("val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
-
 
 def train(cfg: DictConfig) -> float:
-    """Fit and test one configuration; return val/acc_best (the metric sweeps optimise)."""
+    """Fit and test one configuration; return `cfg.optimized_metric` (what a sweeper optimises)."""
     _check_accelerator(cfg.trainer.accelerator)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     seed_everything(cfg.seed, workers=True, verbose=False)
@@ -52,6 +49,7 @@ def train(cfg: DictConfig) -> float:
     datamodule: GaussianClustersDataModule = instantiate(cfg.data)
     model: LogisticClassifier = instantiate(cfg.model)
     trainer = _build_trainer(cfg)
+    _check_processes_can_start(trainer, cfg.trainer.get("strategy"))
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
@@ -68,21 +66,10 @@ def train(cfg: DictConfig) -> float:
 
     metrics |= _reported(trainer)
     _log_hparams_with_metrics(trainer, cfg, metrics)
-    checkpoint = trainer.checkpoint_callback
-    write_json(
-        run_dir / "metrics.json",
-        {
-            **metrics,
-            "bayes_acc": datamodule.bayes_accuracy,
-            "epochs": trainer.current_epoch,
-            "fit_seconds": round(fit_seconds, 3),
-            "accelerator": trainer.strategy.root_device.type,
-            "seed": cfg.seed,
-            "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
-        },
-    )
-    _report(run_dir, metrics, fit_seconds)
-    return metrics["val/acc_best"]
+    if trainer.is_global_zero:  # under DDP the other processes share this directory
+        write_json(run_dir / "metrics.json", _results(cfg, trainer, datamodule, metrics, fit_seconds))
+        _report(run_dir, metrics, fit_seconds)
+    return metrics[cfg.optimized_metric]
 
 
 def evaluate(cfg: DictConfig) -> float:
@@ -109,14 +96,54 @@ def evaluate(cfg: DictConfig) -> float:
     return metrics["test/acc"]
 
 
+def _results(
+    cfg: DictConfig,
+    trainer: Trainer,
+    datamodule: GaussianClustersDataModule,
+    metrics: dict[str, float],
+    fit_seconds: float,
+) -> dict[str, Any]:
+    """What metrics.json holds: the metrics, what they are measured against, and how the run went."""
+    checkpoint = trainer.checkpoint_callback
+    return {
+        **metrics,
+        "bayes_acc": datamodule.bayes_accuracy,
+        "epochs": trainer.current_epoch,
+        "fit_seconds": round(fit_seconds, 3),
+        "samples_per_second": round(datamodule.n_train * trainer.current_epoch / fit_seconds),
+        "accelerator": trainer.strategy.root_device.type,
+        "seed": cfg.seed,
+        "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
+    }
+
+
 def _reported(trainer: Trainer) -> dict[str, float]:
-    return {k: float(trainer.callback_metrics[k]) for k in REPORTED if k in trainer.callback_metrics}
+    return {k: float(trainer.callback_metrics[k]) for k in REPORTED_METRICS if k in trainer.callback_metrics}
 
 
 def _check_accelerator(accelerator: str) -> None:
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise invalid(
             "trainer.accelerator", accelerator, "cpu or auto", "cannot run here: this machine has no CUDA GPU"
+        )
+
+
+def _check_processes_can_start(trainer: Trainer, strategy: str | None) -> None:
+    # Lightning starts the other DDP processes itself by re-running the command line (ddp) or by
+    # spawning (ddp_spawn, which loses the loop state it does not send back). Inside a local multirun
+    # the re-run command would start the whole sweep again. Under SLURM or torchrun the cluster
+    # starts the processes, so DDP jobs can be swept there.
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if (
+        HydraConfig.get().mode == RunMode.MULTIRUN
+        and trainer.world_size > 1
+        and environment is not None
+        and not environment.creates_processes_externally
+    ):
+        raise UserError(
+            f"trainer.strategy={strategy} with {trainer.world_size} processes cannot run "
+            "inside a local Hydra multirun; valid: DDP as single runs, or a sweep of DDP jobs on SLURM "
+            "(hydra/launcher=slurm), where the cluster starts the processes"
         )
 
 
@@ -150,13 +177,6 @@ def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
         "trainer": {"accelerator": trainer.strategy.root_device.type, "max_epochs": cfg.trainer.max_epochs},
         "seed": cfg.seed,
     }
-
-
-def write_json(path: Path, content: dict[str, Any]) -> None:
-    """Write atomically: a reader (or a killed run) never sees half a file."""
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(partial, path)
 
 
 def _report(run_dir: Path, metrics: dict[str, float], fit_seconds: float | None = None) -> None:

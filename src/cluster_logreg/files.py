@@ -1,0 +1,18 @@
+"""Files that are either complete or absent: a reader (or a killed run) never sees half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # per process: writers never share it
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    write_text_atomically(path, json.dumps(content, indent=2) + "\n")
