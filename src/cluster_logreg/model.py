@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 from lightning import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -29,7 +29,9 @@ class LogisticClassifier(LightningModule):
         self.optimizer_factory = optimizer
         self.net = nn.Sequential(nn.Linear(n_features, hidden_dim), nn.Linear(hidden_dim, 1))
         self.loss_fn = nn.BCEWithLogitsLoss()
-        self.train_acc, self.val_acc, self.test_acc = BinaryAccuracy(), BinaryAccuracy(), BinaryAccuracy()
+        # validate_args=False: the targets are ours (0/1 by construction); the checks cost a sync per step.
+        self.train_acc, self.val_acc, self.test_acc = (BinaryAccuracy(validate_args=False) for _ in range(3))
+        self.train_loss = MeanMetric(nan_strategy="disable")  # a NaN loss shows as NaN, not as an error
         self.val_acc_best = MaxMetric()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -38,24 +40,37 @@ class LogisticClassifier(LightningModule):
     def predict_proba(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self(x))
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: BinaryAccuracy) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
-        # Probabilities, not logits: BinaryAccuracy would guess which one it got from the value range.
-        accuracy(torch.sigmoid(logits), y.long())
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True)
+        # Accumulated here, logged at the validation cadence (on_train_epoch_end): for a model this
+        # small one `self.log` call costs more than the training step itself.
+        self.train_loss.update(loss.detach())
+        self.train_acc.update(torch.sigmoid(logits.detach()), y.long())
         return loss
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train", self.train_acc)
+    def on_train_epoch_end(self) -> None:
+        epoch, trainer = self.current_epoch + 1, self.trainer
+        if epoch % trainer.check_val_every_n_epoch == 0 or epoch == trainer.max_epochs:
+            # The means over the epochs since the last log: train and val curves share their x values.
+            self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()})
+            self.train_loss.reset()
+            self.train_acc.reset()
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: BinaryAccuracy) -> None:
+        x, y = batch
+        logits = self(x)
+        # Probabilities, not logits: BinaryAccuracy would guess which one it got from the value range.
+        accuracy(torch.sigmoid(logits), y.long())
+        self.log(f"{stage}/loss", self.loss_fn(logits, y), on_step=False, on_epoch=True, sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val", self.val_acc)
+        self._evaluate(batch, "val", self.val_acc)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test", self.test_acc)
+        self._evaluate(batch, "test", self.test_acc)
 
     def on_train_start(self) -> None:
         # The sanity-check validation ran on the untrained model; it must not count as a best.

@@ -42,14 +42,8 @@ _quiet_lightning()
 
 def train(cfg: DictConfig) -> float:
     """Fit and test one configuration; return `cfg.optimized_metric` (what a sweeper optimises)."""
-    _check_accelerator(cfg.trainer.accelerator)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    seed_everything(cfg.seed, workers=True, verbose=False)
-
-    datamodule: GaussianClustersDataModule = instantiate(cfg.data)
-    model: LogisticClassifier = instantiate(cfg.model)
-    trainer = _build_trainer(cfg)
-    _check_processes_can_start(trainer, cfg.trainer.get("strategy"))
+    datamodule, model, trainer = build(cfg)
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
@@ -70,6 +64,19 @@ def train(cfg: DictConfig) -> float:
         write_json(run_dir / "metrics.json", _results(cfg, trainer, datamodule, metrics, fit_seconds))
         _report(run_dir, metrics, fit_seconds)
     return metrics[cfg.optimized_metric]
+
+
+def build(cfg: DictConfig) -> tuple[GaussianClustersDataModule, LogisticClassifier, Trainer]:
+    """Seed, then instantiate the data, the model and the trainer (with its loggers and callbacks)."""
+    _check_accelerator(cfg.trainer.accelerator)
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    _check_processes_can_start(trainer, cfg.trainer.get("strategy"))
+    return datamodule, model, trainer
 
 
 def evaluate(cfg: DictConfig) -> float:
@@ -145,12 +152,6 @@ def _check_processes_can_start(trainer: Trainer, strategy: str | None) -> None:
             "inside a local Hydra multirun; valid: DDP as single runs, or a sweep of DDP jobs on SLURM "
             "(hydra/launcher=slurm), where the cluster starts the processes"
         )
-
-
-def _build_trainer(cfg: DictConfig) -> Trainer:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
 def _log_hparams_with_metrics(trainer: Trainer, cfg: DictConfig, metrics: dict[str, float]) -> None:
