@@ -40,6 +40,12 @@ class LogisticClassifier(LightningModule):
     def predict_proba(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self(x))
 
+    @staticmethod
+    def _predict(logits: Tensor) -> Tensor:
+        # Class labels (logit > 0, i.e. probability > 0.5) rather than scores: BinaryAccuracy would
+        # otherwise guess from their range whether it got logits or probabilities, at a cost per step.
+        return (logits > 0).long()
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
@@ -47,7 +53,7 @@ class LogisticClassifier(LightningModule):
         # Accumulated here, logged at the validation cadence (on_train_epoch_end): for a model this
         # small one `self.log` call costs more than the training step itself.
         self.train_loss.update(loss.detach())
-        self.train_acc.update(torch.sigmoid(logits.detach()), y.long())
+        self.train_acc.update(self._predict(logits.detach()), y.long())
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -61,8 +67,7 @@ class LogisticClassifier(LightningModule):
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: BinaryAccuracy) -> None:
         x, y = batch
         logits = self(x)
-        # Probabilities, not logits: BinaryAccuracy would guess which one it got from the value range.
-        accuracy(torch.sigmoid(logits), y.long())
+        accuracy.update(self._predict(logits), y.long())  # computed once, when Lightning logs it
         self.log(f"{stage}/loss", self.loss_fn(logits, y), on_step=False, on_epoch=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True)
 
