@@ -56,6 +56,7 @@ def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_r
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert Path(read_metrics(run_dir)["best_checkpoint"]) == run_dir / "checkpoints" / "best.ckpt"
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "decision_boundary.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_last_checkpoint_holds_the_final_epoch(default_run):
@@ -81,6 +82,9 @@ def test_tensorboard_events_hold_every_metric_and_real_hparams(default_run):
     tags = set(events.Tags()["scalars"])
     assert set(LOGGED) <= tags
     assert "hp_metric" not in tags  # Lightning's placeholder is off
+    # The learned linear map points the Bayes-optimal way (the clusters are that easy).
+    assert events.Scalars("learned/cosine_to_bayes")[-1].value > 0.999
+    assert "decision_boundary" in events.Tags()["images"]
     # Train metrics are logged at the validation cadence (every 10 epochs): 100 points each, and the
     # val metrics once more, at the end, as the values of the HParams tab.
     assert [e.step for e in events.Scalars("train/loss")] == list(range(9, 1000, 10))

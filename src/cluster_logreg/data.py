@@ -83,6 +83,13 @@ class GaussianClustersDataModule(LightningDataModule):
         return bayes_accuracy(hp.n_features, hp.mean_value, hp.std)
 
     @property
+    def centres(self) -> tuple[Tensor, Tensor]:
+        """The centres of class 0 and class 1."""
+        hp = self.hparams
+        ones = torch.ones(hp.n_features)
+        return ones * (hp.mean_value + hp.bias), ones * (-hp.mean_value + hp.bias)
+
+    @property
     def n_train(self) -> int:
         """Points in the training split, over all DDP processes (known before `setup`)."""
         hp = self.hparams

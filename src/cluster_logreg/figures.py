@@ -1,0 +1,51 @@
+"""The decision-boundary picture: the clusters, the model's probability and 0.5 line, the Bayes line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from torch import Tensor
+
+
+def decision_boundary_figure(
+    x: Tensor, y: Tensor, proba: Callable[[Tensor], Tensor], centres: tuple[Tensor, Tensor], title: str
+) -> Figure:
+    """2-D points `x` with labels `y`; `proba` maps (N, 2) points to P(class 1); `centres` of class 0 and 1."""
+    x, y = x.cpu(), y.cpu()
+    low, high = x.min(0).values - 1, x.max(0).values + 1
+    g0, g1 = torch.meshgrid(torch.linspace(low[0], high[0], 150), torch.linspace(low[1], high[1], 150), indexing="xy")
+    grid = proba(torch.stack([g0.flatten(), g1.flatten()], 1)).reshape(g0.shape).cpu().numpy()
+
+    fig = Figure(figsize=(6.4, 5.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    extent = (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+    shade = ax.imshow(grid, origin="lower", extent=extent, cmap="RdBu_r", vmin=0, vmax=1, alpha=0.45, aspect="auto")
+    fig.colorbar(shade, ax=ax, label="model's P(class 1)")
+    ax.contour(g0.numpy(), g1.numpy(), grid, levels=[0.5], colors="black", linewidths=1.5)
+    for label, colour in ((0, "tab:blue"), (1, "tab:red")):
+        points = x[y == label]
+        ax.scatter(points[:, 0], points[:, 1], s=5, color=colour, edgecolors="none", label=f"class {label}")
+    # Equal, spherical clusters: the best boundary is the perpendicular bisector of the two centres.
+    c0, c1 = (c.cpu().numpy() for c in centres)
+    middle, direction = (c0 + c1) / 2, c1 - c0
+    xs = np.array(extent[:2])
+    ax.plot(xs, middle[1] - direction[0] / direction[1] * (xs - middle[0]), "k--", linewidth=1.2)
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x1", ylabel="x2", title=title)
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="black"), Line2D([], [], color="black", linestyle="--")]
+    labels += ["model: P = 0.5", "Bayes-optimal boundary"]
+    ax.legend(handles, labels, loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def as_rgb(fig: Figure) -> np.ndarray:
+    """The rendered figure as an (H, W, 3) uint8 array, for TensorBoard's add_image."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

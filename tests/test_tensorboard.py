@@ -1,0 +1,139 @@
+"""A real TensorBoard server against a real 3-job sweep: what a user sees through its HTTP data API."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import run_entry
+
+pytestmark = pytest.mark.cli
+
+LRS = ("0.01", "0.1", "0.3")
+RUNS = [f"{job}/tensorboard" for job in range(len(LRS))]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    result = run_entry(
+        "train", "-m", f"model.optimizer.lr={','.join(LRS)}", "trainer.max_epochs=20", f"hydra.sweep.dir={sweep_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_dir
+
+
+@pytest.fixture(scope="module")
+def tensorboard(sweep_dir):
+    """`tensorboard --logdir <sweep>` on a free loopback port; yields a getter; stopped by its PID."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(sweep_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def fetch(path: str, body: dict | None = None) -> bytes:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if set(RUNS) <= set(json.loads(fetch("/data/runs"))):
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"tensorboard did not start: {server.stderr.read()[-500:] if server.poll() else 'timeout'}")
+            time.sleep(0.5)
+        yield fetch
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert server.poll() is not None
+
+
+def test_every_run_serves_our_scalars(tensorboard):
+    tags = json.loads(tensorboard("/data/plugin/scalars/tags"))
+    for run in RUNS:
+        expected = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"}
+        assert expected | {"learned/cosine_to_bayes"} <= set(tags[run])
+
+
+def test_decision_boundary_image_is_served_and_saved(tensorboard, sweep_dir):
+    assert all("decision_boundary" in tags for tags in json.loads(tensorboard("/data/plugin/images/tags")).values())
+    samples = json.loads(tensorboard("/data/plugin/images/images?run=0/tensorboard&tag=decision_boundary"))
+    image = tensorboard(f"/data/plugin/images/individualImage?{samples[-1]['query']}")
+    assert image.startswith(b"\x89PNG")
+    assert all(
+        (sweep_dir / str(job) / "decision_boundary.png").read_bytes().startswith(b"\x89PNG") for job in (0, 1, 2)
+    )
+
+
+def test_test_split_pr_curve_is_served(tensorboard):
+    tags = json.loads(tensorboard("/data/plugin/pr_curves/tags"))
+    assert all("test/pr_curve" in tags[run] for run in RUNS)
+
+
+def test_hparams_table_has_one_row_per_job_with_its_real_metrics(tensorboard, sweep_dir):
+    request = {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"],
+        "colParams": [],
+        "startIndex": 0,
+        "sliceSize": 100,
+    }
+    groups = json.loads(tensorboard("/data/plugin/hparams/session_groups", request))["sessionGroups"]
+    assert sorted(group["name"] for group in groups) == RUNS
+    for group in groups:
+        job = group["name"].split("/")[0]
+        assert group["hparams"]["optimizer/lr"] == pytest.approx(float(LRS[int(job)]))
+        for name in (
+            "optimizer/name",
+            "optimizer/momentum",
+            "model/hidden_dim",
+            "data/batch_size",
+            "data/n_per_class",
+            "trainer/accelerator",
+            "seed",
+        ):
+            assert name in group["hparams"]
+        served = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
+        for tag in ("val/acc_best", "test/acc", "test/loss"):
+            assert served[tag] == pytest.approx(metrics[tag])
+
+
+def test_other_feature_counts_skip_the_picture_with_a_note(tmp_path):
+    result = run_entry("train", "data.n_features=3", "trainer.max_epochs=5", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "decision_boundary.png").exists()
+    assert "decision boundary picture skipped: n_features=3" in (tmp_path / "train.log").read_text()
