@@ -12,7 +12,6 @@ pytestmark = pytest.mark.cli
 
 
 def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
-    pytest.importorskip("matplotlib", reason="needs the [bench] extra: pip install -e '.[bench]'")
     result = subprocess.run(
         [sys.executable, "bench/benchmark.py", "--quick", "--out", str(tmp_path)],
         cwd=REPO,
