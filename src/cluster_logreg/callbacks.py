@@ -60,6 +60,8 @@ class DecisionBoundaryPlot(Callback):
         self._draw(trainer, pl_module, save=True)
 
     def _draw(self, trainer: Trainer, pl_module: LightningModule, save: bool) -> None:
+        from matplotlib.image import imsave
+
         from cluster_logreg.figures import as_rgb, decision_boundary_figure
 
         datamodule = trainer.datamodule
@@ -76,10 +78,11 @@ class DecisionBoundaryPlot(Callback):
                 datamodule.centres,
                 f"what the model learned, epoch {trainer.current_epoch}",
             )
+        rgb = as_rgb(fig)  # rendered once, for TensorBoard and for the PNG
         for writer in tensorboards(trainer):
-            writer.add_image("decision_boundary", as_rgb(fig), trainer.global_step, dataformats="HWC")
+            writer.add_image("decision_boundary", rgb, trainer.global_step, dataformats="HWC")
         if save and self.png_path:
-            fig.savefig(Path(self.png_path), dpi=100)
+            imsave(Path(self.png_path), rgb)
 
 
 class LearnedWeights(Callback):
