@@ -126,13 +126,15 @@ def scale_point(impl: str, size: int, device: str, work_dir: Path) -> dict:
     from cluster_logreg.pipeline import build
 
     epochs = epochs_for(size)
-    n_train = split_sizes(size, 0.1, 0.1)[0]
+    accelerator = "gpu" if device == "cuda" else "cpu"
+    overrides = [f"data.n_per_class={size // 2}", f"trainer.max_epochs={epochs}", f"trainer.accelerator={accelerator}"]
+    cfg = project_config(overrides, work_dir / f"scale_{size}")
+    # Both sides train on as many points as the project's split gives its training set.
+    n_train = split_sizes(size, cfg.data.val_fraction, cfg.data.test_fraction)[0]
     batch = min(LARGE_BATCH, n_train)
     baseline = _rss_mb()  # after the imports: what the data and the loop add comes on top
     if impl == "project":
-        accelerator = "gpu" if device == "cuda" else "cpu"
-        overrides = [f"data.n_per_class={size // 2}", f"data.batch_size={batch}", f"trainer.max_epochs={epochs}"]
-        cfg = project_config([*overrides, f"trainer.accelerator={accelerator}"], work_dir / f"scale_{size}")
+        cfg.data.batch_size = batch
         datamodule, model, trainer = build(cfg)
         # Drawn and split before the clock starts, as the plain loop's data are: the fit is timed.
         datamodule.trainer = trainer

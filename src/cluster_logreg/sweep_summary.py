@@ -79,8 +79,9 @@ class SweepSummary(Callback):
         return table
 
     def _rows(self, sweep_dir: Path) -> list[dict[str, Any]]:
-        rows = [job_row(d) for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
-        rows.sort(key=lambda row: (not str(row["job"]).isdigit(), int(row["job"]) if str(row["job"]).isdigit() else 0))
+        job_dirs = [d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
+        # Shorter names first, then alphabetical: 0, 1, ..., 9, 10 for Hydra's numbered job directories.
+        rows = [job_row(d) for d in sorted(job_dirs, key=lambda d: (len(d.name), d.name))]
         ranked = [r for r in rows if r["status"] == "ok" and isinstance(r.get(self.rank_by), float)]
         if ranked:
             sign = 1 if self.mode == "max" else -1
