@@ -5,6 +5,7 @@ from omegaconf import DictConfig
 
 from cluster_logreg.config_checks import check_eval_config
 from cluster_logreg.errors import exit_on_user_error, user_errors_end_the_run
+from cluster_logreg.resolvers import register_resolvers
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
@@ -17,5 +18,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    register_resolvers()
     with exit_on_user_error():
         main()

@@ -1,4 +1,9 @@
-"""Train the classifier: `python src/train.py [hydra overrides]`, e.g. `trainer.accelerator=gpu`."""
+"""Train the classifier: `python src/train.py [hydra overrides]`, e.g. `trainer.accelerator=gpu`.
+
+`python src/train.py resume=<run dir>` continues a stopped run where its last checkpoint left it.
+"""
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -6,6 +11,7 @@ from omegaconf import DictConfig
 from cluster_logreg.config_checks import check_train_config
 from cluster_logreg.errors import exit_on_user_error, user_errors_end_the_run
 from cluster_logreg.resolvers import register_resolvers
+from cluster_logreg.resume import resume_arguments
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -22,4 +28,5 @@ def main(cfg: DictConfig) -> float:
 if __name__ == "__main__":
     register_resolvers()
     with exit_on_user_error():
+        sys.argv = resume_arguments(sys.argv)  # resume=<run dir>: that run's settings and directory
         main()

@@ -9,12 +9,15 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from cluster_logreg.resolvers import register_resolvers
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 
 
 def compose_config(config_name: str = "train", overrides: list[str] | None = None) -> DictConfig:
     """The config exactly as `python src/<config_name>.py <overrides>` would see it."""
+    register_resolvers()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from helpers import REPO, run_entry
+from helpers import run_entry
 
 LOGGED = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
 TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
@@ -127,16 +125,6 @@ def test_multirun_writes_one_complete_directory_per_job(tmp_path):
         assert list((job / "tensorboard").glob("events.out.tfevents.*"))
         assert f"model.optimizer.lr={lr}" in (job / ".hydra" / "overrides.yaml").read_text()
     assert read_metrics(jobs[0])["test/loss"] != read_metrics(jobs[1])["test/loss"]
-
-
-def test_runs_started_together_get_their_own_directories(tmp_path):
-    pattern = f"hydra.run.dir={tmp_path}/" + "${now:%H-%M-%S_%f}"
-    command = [sys.executable, "src/train.py", pattern, "trainer.max_epochs=1"]
-    processes = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in "ab"]
-    for process in processes:
-        assert process.wait(timeout=300) == 0, process.stderr.read()
-    run_dirs = list(tmp_path.iterdir())
-    assert len(run_dirs) == 2 and all((d / "metrics.json").is_file() for d in run_dirs)
 
 
 BAD_TRAIN_INPUTS = [

@@ -73,3 +73,21 @@ def test_splits_that_leave_training_empty_are_refused():
     cfg = compose_config(overrides=["data.val_fraction=0.5", "data.test_fraction=0.5"])
     with pytest.raises(UserError, match="training split empty"):
         check_train_config(cfg)
+
+
+def test_resume_continues_with_the_runs_own_overrides_and_directory(tmp_path):
+    from cluster_logreg.resume import resume_arguments
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- model.optimizer.lr=0.1\n- trainer.max_epochs=50\n")
+    arguments = resume_arguments(["train.py", f"resume={tmp_path}", "trainer.max_epochs=80"])
+    assert arguments == [
+        "train.py",
+        "model.optimizer.lr=0.1",
+        "trainer.max_epochs=80",  # given now: wins over the run's own
+        f"resume={tmp_path}",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    assert resume_arguments(["train.py", "resume=null"]) == ["train.py", "resume=null"]
+    with pytest.raises(UserError, match="hydra.run.dir cannot be set as well"):
+        resume_arguments(["train.py", f"resume={tmp_path}", "hydra.run.dir=elsewhere"])

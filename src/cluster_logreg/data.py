@@ -114,6 +114,14 @@ class GaussianClustersDataModule(LightningDataModule):
             self.splits[name] = (x[shard].to(device), y[shard].to(device))
         self._shuffle = torch.Generator().manual_seed(hp.seed + 1)
 
+    def state_dict(self) -> dict[str, Tensor]:
+        # In checkpoints: a resumed run shuffles its batches as the uninterrupted run would have.
+        return {"shuffle_rng": self._shuffle.get_state()} if self.splits else {}
+
+    def load_state_dict(self, state_dict: dict[str, Tensor]) -> None:
+        if "shuffle_rng" in state_dict:
+            self._shuffle.set_state(state_dict["shuffle_rng"])
+
     def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
         x, y = self.splits[split]
         batch_size = self.hparams.batch_size or len(x)

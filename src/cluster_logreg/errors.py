@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 T = TypeVar("T")
 
 EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
 
 # Lines of OmegaConf's multi-line reports that repeat what the first lines already say.
 _NOISE = (
@@ -33,6 +34,24 @@ _NOISE = (
 
 class UserError(Exception):
     """Something the user can fix: a bad config value, a missing or unreadable file."""
+
+
+class Diverged(UserError):
+    """The loss became NaN or infinite: the run stopped early (metrics.json says `diverged`)."""
+
+    exit_status = EXIT_DIVERGED
+
+
+class Interrupted(BaseException):
+    """A signal stopped the run after a saved epoch.
+
+    Not an Exception: Hydra must not record it as one failed job and go on with the next one of
+    a sweep. The exit status is 128 + the signal's number, as a shell reports a killed program.
+    """
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_status = 128 + signum
 
 
 def invalid(key: str, value: object, valid: str, problem: str = "is not valid") -> UserError:
@@ -64,7 +83,7 @@ def is_user_error(error: BaseException) -> bool:
 
 def fail(error: BaseException) -> NoReturn:
     print(f"error: {one_line(error)}", file=sys.stderr)
-    sys.exit(EXIT_USER_ERROR)
+    sys.exit(getattr(error, "exit_status", EXIT_USER_ERROR))
 
 
 @contextlib.contextmanager
@@ -75,10 +94,46 @@ def exit_on_user_error() -> Iterator[None]:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         yield
+    except Interrupted as stop:
+        print(f"interrupted: {stop}", file=sys.stderr)
+        sys.exit(stop.exit_status)
+    except KeyboardInterrupt:  # Ctrl-C before training started, or twice
+        print("interrupted: Ctrl-C", file=sys.stderr)
+        sys.exit(128 + 2)
     except Exception as error:
+        unwritable = _unwritable_output(error)
+        if unwritable:
+            fail(unwritable)
         if not (is_user_error(error) or _raised_inside_hydra(error)):
             raise  # our bug: the full traceback is what a bug report needs
         fail(error)
+
+
+def _unwritable_output(error: BaseException) -> UserError | None:
+    """Hydra could not create the run's directory or write its first files (before our task ran)."""
+    cause: BaseException | None = error
+    while cause is not None and not (isinstance(cause, OSError) and cause.filename is not None):
+        cause = cause.__cause__ or cause.__context__
+    called_by_hydra = _modules_called_by_hydra(error)
+    if cause is None or isinstance(cause, HydraException) or not called_by_hydra:
+        return None
+    if any(module.startswith("cluster_logreg.") for module in called_by_hydra):
+        return None  # raised while our task (or a callback of ours) ran: not Hydra's own output files
+    return UserError(
+        f"the run directory cannot be written: {cause.strerror or cause}: {cause.filename!r}; valid: a location you "
+        "can write to: run from a writable directory, or set hydra.run.dir=PATH (hydra.sweep.dir=PATH with -m)"
+    )
+
+
+def _modules_called_by_hydra(error: BaseException) -> list[str]:
+    """The modules of the traceback's frames from Hydra's first one on (empty if Hydra is not in it)."""
+    modules = []
+    frame = error.__traceback__
+    while frame is not None:
+        modules.append(frame.tb_frame.f_globals.get("__name__", ""))
+        frame = frame.tb_next
+    first = next((i for i, module in enumerate(modules) if module.startswith("hydra.")), len(modules))
+    return modules[first:]
 
 
 def _raised_inside_hydra(error: BaseException) -> bool:
@@ -89,9 +144,9 @@ def _raised_inside_hydra(error: BaseException) -> bool:
     return frame is not None and frame.tb_frame.f_globals.get("__name__", "").startswith(("hydra.", "omegaconf."))
 
 
-def _log_to_run_file(error: BaseException) -> None:
+def _log_to_run_file(error: BaseException, kind: str = "error") -> None:
     # The console gets the one `error:` line; the run directory's log should say why the run stopped too.
-    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, f"error: {one_line(error)}", None, None)
+    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, f"{kind}: {one_line(error)}", None, None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
@@ -108,6 +163,9 @@ def user_errors_end_the_run(task: Callable[[DictConfig], T]) -> Callable[[DictCo
     def run(cfg: DictConfig) -> T:
         try:
             return task(cfg)
+        except Interrupted as stop:
+            _log_to_run_file(stop, "interrupted")
+            raise
         except Exception as error:
             if is_user_error(error):
                 _log_to_run_file(error)

@@ -8,8 +8,13 @@ from pathlib import Path
 from typing import Any
 
 
+def partial_path(path: Path) -> Path:
+    """Where `path` is written before a rename makes it whole: hidden, beside it, one per process."""
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
 def write_text_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # per process: writers never share it
+    partial = partial_path(path)
     partial.write_text(text)
     os.replace(partial, path)
 

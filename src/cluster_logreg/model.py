@@ -33,6 +33,10 @@ class LogisticClassifier(LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (BinaryAccuracy(validate_args=False) for _ in range(3))
         self.train_loss = MeanMetric(nan_strategy="disable")  # a NaN loss shows as NaN, not as an error
         self.val_acc_best = MaxMetric()
+        # Saved in checkpoints: a resumed run goes on with the best so far and the train metrics
+        # accumulated since the last log, so it ends with exactly the metrics of an uninterrupted one.
+        for metric in (self.train_loss, self.train_acc, self.val_acc_best):
+            metric.persistent(True)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(-1)
@@ -77,11 +81,9 @@ class LogisticClassifier(LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_acc)
 
-    def on_train_start(self) -> None:
-        # The sanity-check validation ran on the untrained model; it must not count as a best.
-        self.val_acc_best.reset()
-
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # the untrained model's check must not count as a best
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 

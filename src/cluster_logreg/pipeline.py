@@ -13,12 +13,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning import Trainer, seed_everything
+from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.config_checks import CKPT_HINT, REPORTED_METRICS
+from cluster_logreg.callbacks import StopOnSignal
+from cluster_logreg.checkpoints import check_fits, read_checkpoint
+from cluster_logreg.config_checks import REPORTED_METRICS, bad_checkpoint, check_output_paths
 from cluster_logreg.data import GaussianClustersDataModule
-from cluster_logreg.errors import UserError, invalid, one_line
+from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid, one_line
 from cluster_logreg.files import write_json
 from cluster_logreg.model import LogisticClassifier
 
@@ -35,6 +39,8 @@ def _quiet_lightning() -> None:
     )
     # Lightning 2.6 calls a torch.utils._pytree API that torch 2.13 deprecates: theirs to fix, not ours.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # Run directories are never shared, except by `resume=<run dir>`, which means to go on there.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 _quiet_lightning()
@@ -43,16 +49,22 @@ _quiet_lightning()
 def train(cfg: DictConfig) -> float:
     """Fit and test one configuration; return `cfg.optimized_metric` (what a sweeper optimises)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    check_output_paths(cfg)
     datamodule, model, trainer = build(cfg)
+    resume_from, first_epoch = _resume_checkpoint(cfg, model)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     fit_seconds = time.perf_counter() - start
-    # Lightning's own last.ckpt is a copy of the latest checkpoint *saved* (here: the latest best),
-    # which may predate the final epoch; this one always holds the final weights, the ones tested.
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    if trainer.current_epoch % trainer.check_val_every_n_epoch:
-        # The last epochs ran after the last validation: validate the final weights too.
+    # The final weights, the ones tested (Lightning's periodic last.ckpt may predate the final epoch).
+    last = run_dir / "checkpoints" / "last.ckpt"
+    trainer.save_checkpoint(last, weights_only=False)
+    _stop_if_interrupted(trainer, run_dir)
+    diverged = _divergence(trainer)
+    if diverged:
+        return _report_divergence(cfg, trainer, run_dir, diverged)
+    if trainer.current_epoch % trainer.check_val_every_n_epoch or "val/loss" not in trainer.callback_metrics:
+        # The last epochs ran after the last validation (or a resumed run had none left): validate now.
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _reported(trainer)  # read now: testing replaces the trainer's metrics with its own
     # The final weights (the same as checkpoints/last.ckpt) are tested, so eval.py on last.ckpt agrees.
@@ -61,9 +73,68 @@ def train(cfg: DictConfig) -> float:
     metrics |= _reported(trainer)
     _log_hparams_with_metrics(trainer, cfg, metrics)
     if trainer.is_global_zero:  # under DDP the other processes share this directory
-        write_json(run_dir / "metrics.json", _results(cfg, trainer, datamodule, metrics, fit_seconds))
+        epochs_run = trainer.current_epoch - first_epoch
+        results = _results(cfg, trainer, datamodule, metrics, fit_seconds, epochs_run)
+        write_json(run_dir / "metrics.json", results)
         _report(run_dir, metrics, fit_seconds)
     return metrics[cfg.optimized_metric]
+
+
+def _resume_checkpoint(cfg: DictConfig, model: LogisticClassifier) -> tuple[Path | None, int]:
+    """With `resume=<run dir>`: its last.ckpt, checked to fit the model, and the epoch it holds."""
+    if not cfg.get("resume"):
+        return None, 0
+    path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+    if not path.exists():  # stopped before its first save
+        log.info(f"resume: no checkpoint in {path.parent} yet, starting from epoch 0")
+        return None, 0
+    checkpoint = read_checkpoint(path, key="resume")
+    shape = f"model.hidden_dim={cfg.model.hidden_dim}, data.n_features={cfg.data.n_features}"
+    check_fits(checkpoint, path, model, "resume", shape)
+    log.info(f"resume: continuing {cfg.resume} from {path} (epoch {checkpoint['epoch']})")
+    return path, checkpoint["epoch"]
+
+
+def _stop_if_interrupted(trainer: Trainer, run_dir: Path) -> None:
+    stop = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)
+    if stop is None or stop.received is None:
+        return
+    message = (
+        f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}; "
+        f"{run_dir}/checkpoints/last.ckpt holds it: continue with python src/train.py resume={run_dir}"
+    )
+    log.warning(message)
+    raise Interrupted(message, stop.received)
+
+
+def _divergence(trainer: Trainer) -> EarlyStopping | None:
+    return next(
+        (
+            c
+            for c in trainer.callbacks
+            if isinstance(c, EarlyStopping) and c.stopping_reason == EarlyStoppingReason.NON_FINITE_METRIC
+        ),
+        None,
+    )
+
+
+def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped: EarlyStopping) -> float:
+    """Record the divergence in metrics.json; a single run then ends with an error, a sweep goes on."""
+    epoch = stopped.stopped_epoch + 1
+    loss = float(trainer.callback_metrics[stopped.monitor])
+    message = (
+        f"the run diverged: {stopped.monitor} became {loss} by epoch {epoch} and training stopped there "
+        f"(model.optimizer.lr={cfg.model.optimizer.lr}); valid: a smaller model.optimizer.lr"
+    )
+    if trainer.is_global_zero:
+        status = {"status": "diverged", "epochs": epoch, "reason": message, "seed": cfg.seed}
+        write_json(run_dir / "metrics.json", status | {"accelerator": trainer.strategy.root_device.type})
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        # A result, not a failure: Optuna records the trial as failed (NaN) and searches on, and the
+        # sweep summary shows the job as diverged.
+        log.error(message)
+        return float("nan")
+    raise Diverged(message)
 
 
 def build(cfg: DictConfig) -> tuple[GaussianClustersDataModule, LogisticClassifier, Trainer]:
@@ -84,17 +155,16 @@ def evaluate(cfg: DictConfig) -> float:
     _check_accelerator(cfg.trainer.accelerator)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ckpt_path = Path(cfg.ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path)
+    # The checkpoint holds the model's and the data's settings: both are rebuilt from them.
     try:
-        # The checkpoint holds the model's and the data's hyperparameters: both are rebuilt from it.
-        model = LogisticClassifier.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
-        datamodule = GaussianClustersDataModule.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise invalid(
-            "ckpt_path",
-            str(ckpt_path),
-            CKPT_HINT,
-            f"cannot be read as a checkpoint ({type(error).__name__}: {one_line(error)})",
-        ) from None
+        model = LogisticClassifier(**checkpoint["hyper_parameters"])
+        datamodule = GaussianClustersDataModule(**checkpoint["datamodule_hyper_parameters"])
+    except (KeyError, TypeError) as error:
+        raise bad_checkpoint("ckpt_path", ckpt_path, f"lacks this project's settings ({one_line(error)})") from None
+    settings = f"hidden_dim={model.hparams.hidden_dim}, n_features={model.hparams.n_features} in its hyper_parameters"
+    check_fits(checkpoint, ckpt_path, model, "ckpt_path", settings)
+    model.load_state_dict(checkpoint["state_dict"])
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
@@ -109,15 +179,17 @@ def _results(
     datamodule: GaussianClustersDataModule,
     metrics: dict[str, float],
     fit_seconds: float,
+    epochs_run: int,
 ) -> dict[str, Any]:
     """What metrics.json holds: the metrics, what they are measured against, and how the run went."""
     checkpoint = trainer.checkpoint_callback
     return {
+        "status": "completed",
         **metrics,
         "bayes_acc": datamodule.bayes_accuracy,
         "epochs": trainer.current_epoch,
-        "fit_seconds": round(fit_seconds, 3),
-        "samples_per_second": round(datamodule.n_train * trainer.current_epoch / fit_seconds),
+        "fit_seconds": round(fit_seconds, 3),  # of this process: a resumed run counts its own epochs
+        "samples_per_second": round(datamodule.n_train * epochs_run / fit_seconds),
         "accelerator": trainer.strategy.root_device.type,
         "seed": cfg.seed,
         "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,

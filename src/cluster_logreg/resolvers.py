@@ -1,5 +1,7 @@
 """OmegaConf resolvers the configs use; registered by the entry points before Hydra composes."""
 
+import os
+
 from omegaconf import OmegaConf
 
 
@@ -12,3 +14,5 @@ def available_accelerators() -> str:
 
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("available_accelerators", available_accelerators, replace=True)
+    # In run directory names: two runs started in the same microsecond are still two processes.
+    OmegaConf.register_new_resolver("pid", os.getpid, replace=True)

@@ -102,6 +102,8 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
         row = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "incomplete", "reason": ""}
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result
+        row |= {"status": "diverged", "reason": metrics["reason"]}
     return row | {k: metrics.get(k, "") for k in (*METRIC_COLUMNS, "accelerator")} | {"best": ""}
 
 

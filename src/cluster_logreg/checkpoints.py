@@ -1,0 +1,73 @@
+"""Checkpoints are data: written whole or not at all, read without running code, checked before use."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import nn
+
+from cluster_logreg.config_checks import bad_checkpoint, check_checkpoint_file
+from cluster_logreg.errors import UserError, one_line
+from cluster_logreg.files import partial_path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer and reader for every save and load of a run (trainer.plugins).
+
+    A save goes to a hidden file beside the target, which then replaces the target in one rename:
+    a run killed while saving leaves the previous checkpoint intact. A load never unpickles
+    arbitrary objects (`weights_only`), whatever the caller asks for.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = partial_path(path)
+        with open(partial, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
+        os.replace(partial, path)
+
+    def load_checkpoint(
+        self, path: _PATH, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return read_checkpoint(Path(path), map_location=map_location)
+
+
+def read_checkpoint(path: Path, key: str = "ckpt_path", map_location: Any | None = "cpu") -> dict[str, Any]:
+    """The checkpoint's contents, or a UserError naming `key`, the file and what is wrong with it."""
+    check_checkpoint_file(path, key)
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # weights_only: tensors, numbers, strings and containers only. A pickled reference to a
+        # function or class (what a crafted file calls while loading) is refused before it runs.
+        called = re.search(r"GLOBAL ([\w.]+)", str(error))
+        what = f"it would call {called.group(1)}" if called else "it holds Python objects"
+        raise bad_checkpoint(key, path, f"is refused: loading it would run code, not just read data ({what})") from None
+    except Exception as error:  # a damaged archive: missing or corrupt records
+        raise bad_checkpoint(key, path, f"cannot be read ({type(error).__name__}: {one_line(error)})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise bad_checkpoint(key, path, "is not a Lightning checkpoint (it has no state_dict)")
+    return checkpoint
+
+
+def check_fits(checkpoint: dict[str, Any], path: Path, model: nn.Module, key: str, settings: str) -> None:
+    """Raise UserError if the checkpoint's weights have other names or shapes than `model`'s."""
+    saved, expected = checkpoint["state_dict"], model.state_dict()
+    for name in sorted(saved.keys() | expected.keys()):
+        in_file = list(saved[name].shape) if name in saved else "absent"
+        in_model = list(expected[name].shape) if name in expected else "absent"
+        if in_file != in_model:
+            raise UserError(
+                f"{key}={str(path)!r} does not fit this model: {name} is {in_file} in the file, {in_model} in the "
+                f"model ({settings}); valid: a checkpoint of the same model shape, or the settings it was trained with"
+            )

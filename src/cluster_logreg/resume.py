@@ -1,0 +1,42 @@
+"""`python src/train.py resume=<run dir>`: continue a stopped run in its own directory, with its own settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from cluster_logreg.errors import UserError, invalid
+
+RUN_DIR_HINT = "the directory of a run of train.py (it holds .hydra/overrides.yaml), e.g. outputs/train/runs/<run>"
+
+
+def resume_arguments(arguments: list[str]) -> list[str]:
+    """The command line that continues the run named by `resume=<run dir>`, for Hydra to compose.
+
+    It is that run's own overrides (from its .hydra/overrides.yaml), then any given now (these win:
+    `resume=<run dir> trainer.max_epochs=2000` trains on), then `hydra.run.dir=<run dir>`, so the
+    config is the run's and every output (checkpoints, TensorBoard events, metrics.json, the log)
+    goes on in the same directory. The pipeline then restarts from its checkpoints/last.ckpt.
+    """
+    script, *given = arguments
+    resumes = [a.split("=", 1)[1] for a in given if a.startswith("resume=")]
+    if not resumes or resumes[-1] in ("", "null"):
+        return arguments
+    run_dir = Path(resumes[-1])
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise invalid("resume", str(run_dir), RUN_DIR_HINT, "is not a run directory")
+    if {"-m", "--multirun"} & set(given):
+        raise UserError("resume continues one run, not a sweep; valid: resume=<job dir> without -m, one job at a time")
+    if any(_key(a) in ("hydra.run.dir", "hydra.output_subdir") for a in given):
+        raise UserError(f"resume={run_dir} continues in {run_dir}: hydra.run.dir cannot be set as well")
+    now = [a for a in given if not a.startswith("resume=")]
+    replaced = {_key(a) for a in now}
+    kept = [o for o in OmegaConf.load(saved) if _key(o) not in replaced | {"resume"}]
+    return [script, *kept, *now, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+
+
+def _key(override: str) -> str:
+    """`+a.b=1`, `~a.b`, `a.b=1` -> `a.b`."""
+    return override.lstrip("+~").split("=", 1)[0]

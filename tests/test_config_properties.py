@@ -1,0 +1,93 @@
+"""Property-based: any value for any setting either runs or is refused in one clean line.
+
+Hypothesis draws a setting of the real composed config and a hostile value for it (a wrong type,
+out of range, empty, huge, NaN, infinite, negative). The examples are derandomized, so CI always
+tries the same ones; the number of examples is bounded to keep the suite within minutes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from cluster_logreg.config_checks import OUTPUT_DIRS, OUTPUT_FILES, check_train_config
+from cluster_logreg.errors import is_user_error, one_line
+from helpers import compose_config, run_entry
+
+
+def settable_keys() -> list[str]:
+    """Every value a user can set with `key=value`, except Hydra's own and the output paths (those are
+    tried by the unwritable-output tests: a hostile path here would write into the repository)."""
+    leaves = OmegaConf.to_container(compose_config(), resolve=False)
+    leaves.pop("hydra")
+    keys = []
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for name, child in node.items():
+                walk(child, f"{prefix}{name}.")
+        elif not isinstance(node, list):
+            keys.append(prefix[:-1])
+
+    walk(leaves, "")
+    paths = {*OUTPUT_DIRS, *OUTPUT_FILES, "logger.tensorboard.save_dir"}
+    return sorted(k for k in keys if k not in paths and not k.rsplit(".", 1)[-1].startswith("_"))
+
+
+KEYS = settable_keys()
+HOSTILE = st.one_of(
+    st.sampled_from(["", "abc", "nan", "inf", "-inf", "null", "true", "[1,2]", "{a:1}", "1e400", "-1", "0", "0.5"]),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+
+
+def assert_clean_refusal(error: BaseException, key: str) -> None:
+    assert is_user_error(error), f"{key}: {type(error).__name__}: {error}"
+    line = one_line(error)
+    assert "\n" not in line and "Traceback" not in line
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(key=st.sampled_from(KEYS), value=HOSTILE)
+def test_any_value_is_refused_cleanly_or_builds(key, value, tmp_path_factory):
+    """Composing, checking and building the objects (where Lightning checks its own arguments)."""
+    from cluster_logreg.pipeline import build
+
+    run_dir = tmp_path_factory.mktemp("run")
+    try:
+        cfg = compose_config(overrides=[f"{key}={value}", f"hydra.runtime.output_dir={run_dir}"])
+        check_train_config(cfg)
+        HydraConfig.instance().set_config(cfg)
+        build(cfg)
+    except Exception as error:
+        assert_clean_refusal(error, key)
+
+
+# Small and short, so a value that is accepted runs in seconds; the drawn override comes last and wins.
+QUICK = ("data.n_per_class=50", "trainer.max_epochs=3", "+trainer.max_time=00:00:00:30")
+
+
+@pytest.mark.cli
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(key=st.sampled_from(KEYS), value=HOSTILE)
+def test_any_value_runs_or_fails_in_one_line(key, value, tmp_path_factory):
+    """The real `python src/train.py` end to end: exit 0, or one `error:` line and no traceback."""
+    run_dir = tmp_path_factory.mktemp("run")
+    try:
+        result = run_entry("train", *QUICK, f"{key}={value}", f"hydra.run.dir={run_dir}", timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{key}={value} ran for more than 120 s")
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, f"{key}={value}\n{output[-3000:]}"
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode in (2, 3) and len(lines) == 1 and lines[0].startswith("error: "), (
+            f"{key}={value}: exit {result.returncode}\n{result.stderr[-3000:]}"
+        )
+        assert not (run_dir / "metrics.json").exists() or result.returncode == 3  # diverged: recorded as such

@@ -1,0 +1,112 @@
+"""Runs killed part-way (SIGINT, SIGTERM, SIGKILL) resume to exactly the metrics of an uninterrupted run,
+and a save killed half-way leaves the previous checkpoint whole."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import REPO, run_entry
+
+pytestmark = pytest.mark.cli
+
+# Several batches per epoch (1600 training points, batches of 600), so the shuffling state must
+# survive the interruption too; last.ckpt every 20 epochs, so SIGKILL loses a few epochs.
+SETTINGS = ("trainer.max_epochs=300", "data.batch_size=600", "callbacks.last_checkpoint.every_n_epochs=20")
+TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
+
+
+def final_metrics(run_dir: Path) -> dict:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in TIMES_AND_PATHS}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    result = run_entry("train", f"hydra.run.dir={run_dir}", *SETTINGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return final_metrics(run_dir)
+
+
+def start_and_stop(run_dir: Path, signum: signal.Signals) -> subprocess.CompletedProcess:
+    """Start a run, send it `signum` once its first last.ckpt is written (part-way), wait for the end."""
+    command = [sys.executable, "src/train.py", f"hydra.run.dir={run_dir}", *SETTINGS]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # a few epochs past the save
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_killed_run_resumes_to_the_uninterrupted_metrics(signum, uninterrupted, tmp_path):
+    run_dir = tmp_path / "run"
+    stopped = start_and_stop(run_dir, signum)
+    assert stopped.returncode in (128 + signum, -signum), stopped.stderr[-3000:]
+    assert not (run_dir / "metrics.json").exists()  # nothing that looks finished
+    if signum != signal.SIGKILL:  # these two save the epoch they stop after, and say how to go on
+        assert f"interrupted: stopped by {signum.name} after epoch" in stopped.stderr
+        assert f"resume={run_dir}" in stopped.stderr
+        assert "Traceback" not in stopped.stderr
+
+    resumed = run_entry("train", f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    epoch = int(resumed.stdout.split("(epoch ")[1].split(")")[0])  # "resume: continuing ... (epoch N)"
+    assert 0 < epoch < 300  # it really was stopped part-way
+    assert final_metrics(run_dir) == uninterrupted
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_shape(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_entry("train", f"hydra.run.dir={run_dir}", "trainer.max_epochs=2").returncode == 0
+    result = run_entry("train", f"resume={run_dir}", "model.hidden_dim=7")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: resume='{run_dir}/checkpoints/last.ckpt' does not fit this model: net.0.bias is [5] in the file, "
+        "[7] in the model (model.hidden_dim=7, data.n_features=2); valid: a checkpoint of the same model shape, "
+        "or the settings it was trained with"
+    ]
+
+
+def test_resume_of_something_that_is_not_a_run_directory_is_refused(tmp_path):
+    result = run_entry("train", f"resume={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: resume='{tmp_path}' is not a run directory; valid:")
+
+
+SAVER = """
+import sys, torch
+from cluster_logreg.checkpoints import AtomicCheckpointIO
+AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2**27)}, "epoch": 2}, sys.argv[1])
+"""
+
+
+def test_a_save_killed_half_way_leaves_the_previous_checkpoint_loadable(tmp_path):
+    from cluster_logreg.checkpoints import AtomicCheckpointIO, read_checkpoint
+
+    last = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 1}, last)
+    # A 512 MB save takes long enough to be caught in the middle: kill it once its file is growing.
+    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(last)], cwd=REPO)
+    partial = None
+    while partial is None and saver.poll() is None:
+        partial = next((p for p in tmp_path.glob(".last.ckpt.*.partial") if p.stat().st_size > 0), None)
+    saver.kill()
+    saver.wait()
+    assert partial is not None, "the save ended before it could be killed"
+    assert partial.exists()  # killed before its rename: the half-written file is the hidden one
+
+    checkpoint = read_checkpoint(last)
+    assert checkpoint["epoch"] == 1 and torch.equal(checkpoint["state_dict"]["w"], torch.zeros(3))
