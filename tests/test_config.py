@@ -89,5 +89,5 @@ def test_resume_continues_with_the_runs_own_overrides_and_directory(tmp_path):
         f"hydra.run.dir={tmp_path}",
     ]
     assert resume_arguments(["train.py", "resume=null"]) == ["train.py", "resume=null"]
-    with pytest.raises(UserError, match="hydra.run.dir cannot be set as well"):
+    with pytest.raises(UserError, match="hydra.run.dir=elsewhere cannot be set as well"):
         resume_arguments(["train.py", f"resume={tmp_path}", "hydra.run.dir=elsewhere"])

@@ -53,7 +53,7 @@ def assert_clean_refusal(error: BaseException, key: str) -> None:
     assert "\n" not in line and "Traceback" not in line
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(KEYS), value=HOSTILE)
 def test_any_value_is_refused_cleanly_or_builds(key, value, tmp_path_factory):
     """Composing, checking and building the objects (where Lightning checks its own arguments)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,9 +92,13 @@ def test_eval_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
     assert not marker.exists()
 
 
+def copy_of(trained: Path, tmp_path: Path) -> Path:
+    """A run directory of its own to damage, as a finished run leaves it."""
+    return Path(shutil.copytree(trained, tmp_path / "run"))
+
+
 def test_resume_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
-    run_dir = tmp_path / "run"
-    assert run_entry("train", f"hydra.run.dir={run_dir}", "trainer.max_epochs=2").returncode == 0
+    run_dir = copy_of(trained, tmp_path)
     path, marker = crafted(trained, tmp_path)
     path.replace(run_dir / "checkpoints" / "last.ckpt")
     line = one_error_line(run_entry("train", f"resume={run_dir}"))
@@ -103,8 +108,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
 
 @pytest.mark.parametrize("damage", ["text", "truncated"])
 def test_resume_from_a_damaged_last_checkpoint_names_the_file(damage, trained, tmp_path):
-    run_dir = tmp_path / "run"
-    assert run_entry("train", f"hydra.run.dir={run_dir}", "trainer.max_epochs=2").returncode == 0
+    run_dir = copy_of(trained, tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
     last.write_bytes(b"not a checkpoint\n" if damage == "text" else last.read_bytes()[:500])
     line = one_error_line(run_entry("train", f"resume={run_dir}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -11,11 +12,14 @@ from typing import Any
 import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig
 from torch import nn
 
 from cluster_logreg.config_checks import bad_checkpoint, check_checkpoint_file
 from cluster_logreg.errors import UserError, one_line
 from cluster_logreg.files import partial_path
+
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -71,3 +75,18 @@ def check_fits(checkpoint: dict[str, Any], path: Path, model: nn.Module, key: st
                 f"{key}={str(path)!r} does not fit this model: {name} is {in_file} in the file, {in_model} in the "
                 f"model ({settings}); valid: a checkpoint of the same model shape, or the settings it was trained with"
             )
+
+
+def resume_checkpoint(cfg: DictConfig, model: nn.Module) -> tuple[Path | None, int]:
+    """With `resume=<run dir>`: its last.ckpt, checked to fit the model, and the epoch it holds."""
+    if not cfg.get("resume"):
+        return None, 0
+    path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+    if not path.exists():  # stopped before its first save
+        log.info(f"resume: no checkpoint in {path.parent} yet, starting from epoch 0")
+        return None, 0
+    checkpoint = read_checkpoint(path, key="resume")
+    shape = f"model.hidden_dim={cfg.model.hidden_dim}, data.n_features={cfg.data.n_features}"
+    check_fits(checkpoint, path, model, "resume", shape)
+    log.info(f"resume: continuing {cfg.resume} from {path} (epoch {checkpoint['epoch']})")
+    return path, checkpoint["epoch"]

@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.callbacks import StopOnSignal
-from cluster_logreg.checkpoints import check_fits, read_checkpoint
+from cluster_logreg.checkpoints import check_fits, read_checkpoint, resume_checkpoint
 from cluster_logreg.config_checks import REPORTED_METRICS, bad_checkpoint, check_output_paths
 from cluster_logreg.data import GaussianClustersDataModule
 from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid, one_line
@@ -51,7 +51,7 @@ def train(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     check_output_paths(cfg)
     datamodule, model, trainer = build(cfg)
-    resume_from, first_epoch = _resume_checkpoint(cfg, model)
+    resume_from, first_epoch = resume_checkpoint(cfg, model)
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -78,21 +78,6 @@ def train(cfg: DictConfig) -> float:
         write_json(run_dir / "metrics.json", results)
         _report(run_dir, metrics, fit_seconds)
     return metrics[cfg.optimized_metric]
-
-
-def _resume_checkpoint(cfg: DictConfig, model: LogisticClassifier) -> tuple[Path | None, int]:
-    """With `resume=<run dir>`: its last.ckpt, checked to fit the model, and the epoch it holds."""
-    if not cfg.get("resume"):
-        return None, 0
-    path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
-    if not path.exists():  # stopped before its first save
-        log.info(f"resume: no checkpoint in {path.parent} yet, starting from epoch 0")
-        return None, 0
-    checkpoint = read_checkpoint(path, key="resume")
-    shape = f"model.hidden_dim={cfg.model.hidden_dim}, data.n_features={cfg.data.n_features}"
-    check_fits(checkpoint, path, model, "resume", shape)
-    log.info(f"resume: continuing {cfg.resume} from {path} (epoch {checkpoint['epoch']})")
-    return path, checkpoint["epoch"]
 
 
 def _stop_if_interrupted(trainer: Trainer, run_dir: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from cluster_logreg.config_checks import check_checkpoint_file
 from cluster_logreg.errors import UserError, invalid
 
 RUN_DIR_HINT = "the directory of a run of train.py (it holds .hydra/overrides.yaml), e.g. outputs/train/runs/<run>"
@@ -29,12 +30,21 @@ def resume_arguments(arguments: list[str]) -> list[str]:
         raise invalid("resume", str(run_dir), RUN_DIR_HINT, "is not a run directory")
     if {"-m", "--multirun"} & set(given):
         raise UserError("resume continues one run, not a sweep; valid: resume=<job dir> without -m, one job at a time")
-    if any(_key(a) in ("hydra.run.dir", "hydra.output_subdir") for a in given):
-        raise UserError(f"resume={run_dir} continues in {run_dir}: hydra.run.dir cannot be set as well")
+    # Lightning's DDP processes are started with the parent's command line and its hydra.run.dir.
+    elsewhere = [a for a in given if _key(a) == "hydra.run.dir" and not _same_dir(a.split("=", 1)[1], run_dir)]
+    if elsewhere:
+        raise UserError(f"resume={run_dir} continues in {run_dir}: {elsewhere[0]} cannot be set as well")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists():
+        check_checkpoint_file(last, key="resume")  # a damaged file is named at once, before the slow imports
     now = [a for a in given if not a.startswith("resume=")]
     replaced = {_key(a) for a in now}
     kept = [o for o in OmegaConf.load(saved) if _key(o) not in replaced | {"resume"}]
     return [script, *kept, *now, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+
+
+def _same_dir(value: str, run_dir: Path) -> bool:
+    return Path(value.strip("'\"")).resolve() == run_dir.resolve()
 
 
 def _key(override: str) -> str:
