@@ -112,6 +112,24 @@ def test_optuna_search_runs_trials_and_finds_a_setting_at_least_as_good_as_the_d
     assert float(best["val/acc_best"]) >= default["val/acc_best"]
 
 
+def test_optuna_search_goes_on_past_a_diverged_trial(tmp_path):
+    needs_plugin("hydra_plugins.hydra_optuna_sweeper")
+    params = '{model/optimizer: "choice(sgd)", model.optimizer.lr: "choice(1e6, 0.05)"}'
+    result = run_entry(
+        "train",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweeper.params={params}",
+        "trainer.max_epochs=20",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_summary(tmp_path)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok", "diverged"}  # seeded sampler: both occur
+    assert all(r["best"] != "yes" for r in rows if r["status"] == "diverged")
+    assert "model.optimizer.lr: 0.05" in (tmp_path / "optimization_results.yaml").read_text()
+
+
 def test_optuna_with_a_misnamed_metric_says_so_in_one_line(tmp_path):
     needs_plugin("hydra_plugins.hydra_optuna_sweeper")
     result = run_entry(

@@ -115,10 +115,11 @@ def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped
         status = {"status": "diverged", "epochs": epoch, "reason": message, "seed": cfg.seed}
         write_json(run_dir / "metrics.json", status | {"accelerator": trainer.strategy.root_device.type})
     if HydraConfig.get().mode == RunMode.MULTIRUN:
-        # A result, not a failure: Optuna records the trial as failed (NaN) and searches on, and the
-        # sweep summary shows the job as diverged.
+        # In a sweep, a result rather than a failure: the other jobs go on (Optuna's sweeper would end
+        # the search on a failed trial, and refuses NaN), the summary shows it as diverged, and the
+        # worst value of the metric keeps any search from choosing it.
         log.error(message)
-        return float("nan")
+        return float("inf") if cfg.optimized_metric.endswith("loss") else 0.0
     raise Diverged(message)
 
 
