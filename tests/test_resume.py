@@ -110,3 +110,15 @@ def test_a_save_killed_half_way_leaves_the_previous_checkpoint_loadable(tmp_path
 
     checkpoint = read_checkpoint(last)
     assert checkpoint["epoch"] == 1 and torch.equal(checkpoint["state_dict"]["w"], torch.zeros(3))
+
+
+def test_sigterm_before_training_started_exits_as_interrupted():
+    # Between Lightning's own SIGTERM handler and ours (setup, sanity check) the signal is only noted.
+    from types import SimpleNamespace
+
+    from cluster_logreg.callbacks import StopOnSignal
+    from cluster_logreg.errors import Interrupted
+
+    with pytest.raises(Interrupted, match="before training started") as stopped:
+        StopOnSignal().on_train_start(SimpleNamespace(received_sigterm=True), None)
+    assert stopped.value.exit_status == 128 + signal.SIGTERM

@@ -14,6 +14,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard import SummaryWriter
 
+from cluster_logreg.errors import Interrupted
+
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +74,8 @@ class StopOnSignal(Callback):
         self.received: signal.Signals | None = None
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.received_sigterm:  # during setup, under Lightning's handler: nothing trained yet
+            raise Interrupted("stopped by SIGTERM before training started; nothing new to save", signal.SIGTERM)
         # Here Lightning has installed its own handlers; its teardown puts back the previous ones.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
