@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from cluster_logreg.errors import UserError, invalid
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-MAX_SEED = 2**32 - 1
-FLOAT32_MAX = 3.4e38  # what numpy, and so Lightning's seed_everything, accepts
+MAX_SEED = 2**32 - 1  # what numpy, and so Lightning's seed_everything, accepts
+FLOAT32_MAX = 3.4e38
 # The metrics a run reports, in metrics.json and as the real metrics of TensorBoard's HParams tab.
 REPORTED_METRICS = ("val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
 
