@@ -31,3 +31,12 @@ def run_entry(script: str, *overrides: str, timeout: int = 300) -> subprocess.Co
         text=True,
         timeout=timeout,
     )
+
+
+def the_error_line(result: subprocess.CompletedProcess, status: int = 2) -> str:
+    """The one `error:` line a refused command prints; it must print nothing else and no traceback."""
+    assert result.returncode == status, result.stderr[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]

@@ -14,17 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import REPO, run_entry
+from helpers import REPO, run_entry, the_error_line
 
 pytestmark = pytest.mark.cli
-
-
-def one_error_line(result: subprocess.CompletedProcess, status: int = 2) -> str:
-    assert result.returncode == status, result.stderr[-3000:]
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 # -- divergence ---------------------------------------------------------------------------------
@@ -32,7 +24,7 @@ def one_error_line(result: subprocess.CompletedProcess, status: int = 2) -> str:
 
 def test_a_diverging_run_stops_early_and_says_so(tmp_path):
     result = run_entry("train", "model.optimizer.lr=1e6", f"hydra.run.dir={tmp_path}")
-    line = one_error_line(result, status=3)
+    line = the_error_line(result, status=3)
     assert "the run diverged: train/loss became nan by epoch 10" in line
     assert "model.optimizer.lr=1000000.0" in line and "valid: a smaller model.optimizer.lr" in line
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -86,7 +78,7 @@ def crafted(trained: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 def test_eval_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
     path, marker = crafted(trained, tmp_path)
-    line = one_error_line(run_entry("eval", f"ckpt_path={path}", f"hydra.run.dir={tmp_path}/eval"))
+    line = the_error_line(run_entry("eval", f"ckpt_path={path}", f"hydra.run.dir={tmp_path}/eval"))
     assert line.startswith(f"error: ckpt_path='{path}' is refused: loading it would run code, not just read data")
     assert "(it would call getattr)" in line  # how pickle reaches Path.touch
     assert not marker.exists()
@@ -101,7 +93,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
     run_dir = copy_of(trained, tmp_path)
     path, marker = crafted(trained, tmp_path)
     path.replace(run_dir / "checkpoints" / "last.ckpt")
-    line = one_error_line(run_entry("train", f"resume={run_dir}"))
+    line = the_error_line(run_entry("train", f"resume={run_dir}"))
     assert line.startswith(f"error: resume='{run_dir}/checkpoints/last.ckpt' is refused: loading it would run code")
     assert not marker.exists()
 
@@ -111,7 +103,7 @@ def test_resume_from_a_damaged_last_checkpoint_names_the_file(damage, trained, t
     run_dir = copy_of(trained, tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
     last.write_bytes(b"not a checkpoint\n" if damage == "text" else last.read_bytes()[:500])
-    line = one_error_line(run_entry("train", f"resume={run_dir}"))
+    line = the_error_line(run_entry("train", f"resume={run_dir}"))
     assert line.startswith(f"error: resume='{last}' is not a checkpoint (not a complete zip archive)")
 
 
@@ -121,7 +113,7 @@ def test_eval_of_a_checkpoint_whose_weights_do_not_fit_its_settings(setting, cha
     checkpoint["hyper_parameters"][setting] = changed  # the settings now describe another model shape
     path = tmp_path / "edited.ckpt"
     torch.save(checkpoint, path)
-    line = one_error_line(run_entry("eval", f"ckpt_path={path}", f"hydra.run.dir={tmp_path}/eval"))
+    line = the_error_line(run_entry("eval", f"ckpt_path={path}", f"hydra.run.dir={tmp_path}/eval"))
     assert line.startswith(f"error: ckpt_path='{path}' does not fit this model: net.0.")
     assert f"{setting}={changed}" in line and "in its hyper_parameters" in line
 
@@ -155,7 +147,7 @@ def test_an_unwritable_outputs_location_is_refused_at_start(script, trained, tmp
     if script == "eval":
         command.append(f"ckpt_path={trained}/checkpoints/last.ckpt")
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    line = one_error_line(result)
+    line = the_error_line(result)
     assert line.startswith("error: the run directory cannot be written: Not a directory: 'outputs/")
     assert "valid: a location you can write to" in line
     assert "epoch" not in result.stdout  # refused before any training
@@ -165,14 +157,14 @@ def test_an_output_path_inside_a_file_is_refused_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     result = run_entry("train", f"hydra.run.dir={tmp_path}/run", f"logger.tensorboard.save_dir={blocker}/tb")
-    line = one_error_line(result)
+    line = the_error_line(result)
     assert line.startswith(f"error: logger.tensorboard.save_dir='{blocker}/tb' cannot be written")
     assert "epoch" not in result.stdout and not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_data_too_large_for_memory_is_refused_before_allocation(tmp_path):
     result = run_entry("train", "data.n_per_class=100000000000", f"hydra.run.dir={tmp_path}")
-    line = one_error_line(result)
+    line = the_error_line(result)
     assert line.startswith("error: data.n_per_class=100000000000 (with data.n_features=2, data.batch_size=null, ")
     assert "needs about 1.84e+04 GB of memory" in line and "valid: settings that fit in the" in line
 
@@ -183,4 +175,4 @@ def test_a_read_only_outputs_directory_is_refused_at_start(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "src" / "train.py")], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
-    assert "Permission denied" in one_error_line(result)
+    assert "Permission denied" in the_error_line(result)

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
@@ -99,7 +100,7 @@ def exit_on_user_error() -> Iterator[None]:
         sys.exit(stop.exit_status)
     except KeyboardInterrupt:  # Ctrl-C before training started, or twice
         print("interrupted: Ctrl-C", file=sys.stderr)
-        sys.exit(128 + 2)
+        sys.exit(128 + signal.SIGINT)
     except Exception as error:
         unwritable = _unwritable_output(error)
         if unwritable:
@@ -127,21 +128,25 @@ def _unwritable_output(error: BaseException) -> UserError | None:
 
 def _modules_called_by_hydra(error: BaseException) -> list[str]:
     """The modules of the traceback's frames from Hydra's first one on (empty if Hydra is not in it)."""
+    modules = _traceback_modules(error)
+    first = next((i for i, module in enumerate(modules) if module.startswith("hydra.")), len(modules))
+    return modules[first:]
+
+
+def _traceback_modules(error: BaseException) -> list[str]:
+    """The module of each frame the error passed through, outermost first."""
     modules = []
     frame = error.__traceback__
     while frame is not None:
         modules.append(frame.tb_frame.f_globals.get("__name__", ""))
         frame = frame.tb_next
-    first = next((i for i, module in enumerate(modules) if module.startswith("hydra.")), len(modules))
-    return modules[first:]
+    return modules
 
 
 def _raised_inside_hydra(error: BaseException) -> bool:
     # Hydra raises plain ValueErrors for some malformed overrides, e.g. `logger=null` (it wants `~logger`).
-    frame = error.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    return frame is not None and frame.tb_frame.f_globals.get("__name__", "").startswith(("hydra.", "omegaconf."))
+    modules = _traceback_modules(error)
+    return bool(modules) and modules[-1].startswith(("hydra.", "omegaconf."))
 
 
 def _log_to_run_file(error: BaseException, kind: str = "error") -> None:

@@ -93,14 +93,8 @@ def _stop_if_interrupted(trainer: Trainer, run_dir: Path) -> None:
 
 
 def _divergence(trainer: Trainer) -> EarlyStopping | None:
-    return next(
-        (
-            c
-            for c in trainer.callbacks
-            if isinstance(c, EarlyStopping) and c.stopping_reason == EarlyStoppingReason.NON_FINITE_METRIC
-        ),
-        None,
-    )
+    non_finite = EarlyStoppingReason.NON_FINITE_METRIC
+    return next((c for c in trainer.early_stopping_callbacks if c.stopping_reason == non_finite), None)
 
 
 def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped: EarlyStopping) -> float:
