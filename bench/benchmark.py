@@ -66,12 +66,11 @@ def fit_loop(device: str, work_dir: Path) -> dict:
     import plain
     import torch
 
-    from cluster_logreg.data import bayes_accuracy
     from cluster_logreg.pipeline import build
 
     accelerator = "gpu" if device == "cuda" else "cpu"
     cfg = project_config([f"trainer.accelerator={accelerator}"], work_dir / f"fit_{device}")
-    datamodule, model, trainer = build(cfg)
+    datamodule, model, trainer = build(cfg)  # also sets the project's CPU threads, which the plain loop then shares
     datamodule.setup("fit")
     x, y = datamodule.splits["train"]
     x, y = x.to(device), y.to(device)
@@ -95,7 +94,7 @@ def fit_loop(device: str, work_dir: Path) -> dict:
         "plain_ms_per_epoch": 1000 * plain_seconds / SEED_EPOCHS,
         "fresh_draw_points": 2 * FRESH_DRAW_PER_CLASS,
         "fresh_draw_acc": fresh_acc,
-        "bayes_acc": bayes_accuracy(cfg.data.n_features, cfg.data.mean_value, cfg.data.std),
+        "bayes_acc": datamodule.population.bayes_accuracy(),
     }
 
 
@@ -128,6 +127,7 @@ def scale_point(impl: str, size: int, device: str, work_dir: Path) -> dict:
     epochs = epochs_for(size)
     accelerator = "gpu" if device == "cuda" else "cpu"
     overrides = [f"data.n_per_class={size // 2}", f"trainer.max_epochs={epochs}", f"trainer.accelerator={accelerator}"]
+    overrides.append("cpu_threads=null")  # torch's default (one per core), as the plain loop here has
     cfg = project_config(overrides, work_dir / f"scale_{size}")
     # Both sides train on as many points as the project's split gives its training set.
     n_train = split_sizes(size, cfg.data.val_fraction, cfg.data.test_fraction)[0]

@@ -12,6 +12,7 @@ from cluster_logreg.config_checks import check_train_config
 from cluster_logreg.errors import exit_on_user_error, user_errors_end_the_run
 from cluster_logreg.resolvers import register_resolvers
 from cluster_logreg.resume import resume_arguments
+from cluster_logreg.sweep_summary import summary_even_if_a_job_fails
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -27,6 +28,6 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     register_resolvers()
-    with exit_on_user_error():
+    with exit_on_user_error(), summary_even_if_a_job_fails():
         sys.argv = resume_arguments(sys.argv)  # resume=<run dir>: that run's settings and directory
         main()

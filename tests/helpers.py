@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,14 +23,17 @@ def compose_config(config_name: str = "train", overrides: list[str] | None = Non
         return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
 
 
-def run_entry(script: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python src/<script>.py <overrides>` from the repo root, as a user would."""
+def run_entry(
+    script: str, *overrides: str, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python src/<script>.py <overrides>` from the repo root, as a user would (`env`: added to ours)."""
     return subprocess.run(
         [sys.executable, f"src/{script}.py", *overrides],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=os.environ | env if env else None,
     )
 
 

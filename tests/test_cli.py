@@ -10,9 +10,11 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION, shown
+from cluster_logreg.sweep_summary import job_dirs
 from helpers import run_entry, the_error_line
 
-LOGGED = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
+LOGGED = (*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED)
 TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
 
 pytestmark = pytest.mark.cli
@@ -39,10 +41,14 @@ def default_run(tmp_path_factory) -> tuple[Path, str]:
 def test_default_run_reproduces_the_tutorial_above_99_percent(default_run):
     run_dir, output = default_run
     metrics = read_metrics(run_dir)
-    assert metrics["test/acc"] >= 0.99 and metrics["val/acc"] >= 0.99
+    assert metrics["acc/test"] >= 0.99 and metrics["acc/val"] >= 0.99
     assert metrics["epochs"] == 1000 and metrics["seed"] == 0 and metrics["accelerator"] == "cpu"
     assert metrics["fit_seconds"] > 0
     assert abs(metrics["bayes_acc"] - 0.9998) < 1e-4
+    # On the clusters' distribution: within 0.05 percentage points of the best possible.
+    assert 0 < metrics["acc/excess_error"] < 5e-4
+    assert metrics["acc/true"] == pytest.approx(metrics["bayes_acc"] - metrics["acc/excess_error"], abs=1e-15)
+    assert metrics["optimized_metric"] == "acc/true"
     assert f"Run directory: {run_dir}" in output
 
 
@@ -50,7 +56,7 @@ def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_r
     run_dir, _ = default_run
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert "Run directory" in (run_dir / "train.log").read_text()
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert list(run_dir.glob("events.out.tfevents.*"))  # in the run directory: TensorBoard names the run after it
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert Path(read_metrics(run_dir)["best_checkpoint"]) == run_dir / "checkpoints" / "best.ckpt"
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
@@ -73,34 +79,54 @@ def test_same_config_and_seed_give_the_same_metrics(default_run, tmp_path):
     assert again == expected
 
 
-def test_tensorboard_events_hold_every_metric_and_real_hparams(default_run):
+def test_tensorboard_events_hold_every_metric_as_curves_from_step_0(default_run):
     run_dir, _ = default_run
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert set(LOGGED) <= tags
-    assert "hp_metric" not in tags  # Lightning's placeholder is off
+    assert set(LOGGED) == tags  # no Lightning `epoch` counter, no hp_metric placeholder
+    # Every curve: a point before training, then one per validation (every 10 epochs), x = the step.
+    for tag in (*TRAIN, "loss/val", "acc/val", *TRUE, *LEARNED):
+        assert [e.step for e in events.Scalars(tag)] == list(range(0, 1001, 10)), tag
+    assert [e.step for e in events.Scalars("acc/val_best")] == list(range(10, 1001, 10))
+    assert [e.step for e in events.Scalars("acc/test")] == [1000]
     # The learned linear map points the Bayes-optimal way (the clusters are that easy).
-    assert events.Scalars("learned/cosine_to_bayes")[-1].value > 0.999
-    assert "decision_boundary" in events.Tags()["images"]
-    # Train metrics are logged at the validation cadence (every 10 epochs): 100 points each, and the
-    # val metrics once more, at the end, as the values of the HParams tab.
-    assert [e.step for e in events.Scalars("train/loss")] == list(range(9, 1000, 10))
-    assert [e.step for e in events.Scalars("val/loss")] == [*range(9, 1000, 10), 1000]
+    assert events.Scalars("model/cosine_to_bayes")[-1].value > 0.999
+    assert events.Tags()["images"] == ["model/decision_boundary"]
+    for label in (0, 1):  # how the model scores each class, before training, every 100 epochs
+        assert [h.step for h in events.Histograms(f"model/logit_class{label}")] == list(range(0, 1001, 100))
+    # The curves' last values (what the HParams tab shows as metrics) are the run's final ones.
+    metrics = read_metrics(run_dir)
+    for tag in (*VALIDATION, *TEST, *TRUE, *LEARNED):
+        assert events.Scalars(tag)[-1].value == pytest.approx(metrics[tag], rel=1e-6)
 
-    hparams = {
-        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
-        for tag, content in events.PluginTagToContent("hparams").items()
-    }
-    metric_tags = {info.name.tag for info in hparams["_hparams_/experiment"].experiment.metric_infos}
-    assert {"val/acc_best", "test/acc", "test/loss"} <= metric_tags
-    logged = hparams["_hparams_/session_start_info"].session_start_info.hparams
+
+def test_tensorboard_gets_the_settings_without_an_experiment_record(default_run):
+    run_dir, _ = default_run
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    records = events.PluginTagToContent("hparams")
+    # Without Lightning's experiment record, TensorBoard orders the HParams columns itself: the
+    # settings that differ between runs first.
+    assert set(records) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
+    start = plugin_data_pb2.HParamsPluginData.FromString(records["_hparams_/session_start_info"])
+    logged = start.session_start_info.hparams
     assert logged["optimizer/lr"].number_value == pytest.approx(0.01)
     assert logged["trainer/accelerator"].string_value == "cpu"
-    # The value the HParams tab shows is the last one of the metric's scalar series: the real one.
-    metrics = read_metrics(run_dir)
-    for tag in ("val/acc_best", "test/acc", "test/loss"):
-        assert events.Scalars(tag)[-1].value == pytest.approx(metrics[tag])
+    assert logged["data/batch_size"].string_value == "full"
+
+
+def test_the_epoch_line_shows_the_values_logged_at_that_epoch(default_run):
+    run_dir, output = default_run
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    lines = [line for line in output.splitlines() if "epoch " in line and "/1000" in line]
+    assert [line.split("epoch")[1].split("/")[0].strip() for line in lines] == [str(e) for e in range(100, 1001, 100)]
+    for line in lines:
+        epoch = int(line.split("epoch")[1].split("/")[0])
+        for tag in ("loss/train", "acc/train", "loss/val", "acc/val", "acc/true", "acc/excess_error"):
+            logged = next(e.value for e in events.Scalars(tag) if e.step == epoch)
+            assert f"{tag}={shown(tag, logged)}" in line, (tag, epoch, line)
 
 
 def test_eval_on_last_checkpoint_reports_the_same_test_metrics(default_run, tmp_path):
@@ -108,9 +134,9 @@ def test_eval_on_last_checkpoint_reports_the_same_test_metrics(default_run, tmp_
     result = run_entry("eval", f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated, trained = read_metrics(tmp_path), read_metrics(run_dir)
-    assert evaluated["test/acc"] == trained["test/acc"]
-    assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], rel=1e-6)
-    assert "test/acc=" in result.stdout + result.stderr
+    for key in ("acc/test", "loss/test", *TRUE, *LEARNED):
+        assert evaluated[key] == trained[key], key  # the same weights, the same thread count: to the last bit
+    assert "acc/test=" in result.stdout + result.stderr
 
 
 def test_multirun_writes_one_complete_directory_per_job(tmp_path):
@@ -118,13 +144,14 @@ def test_multirun_writes_one_complete_directory_per_job(tmp_path):
         "train", "-m", "model.optimizer.lr=0.01,0.1", "trainer.max_epochs=20", f"hydra.sweep.dir={tmp_path}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
-    assert [p.name for p in jobs] == ["0", "1"]
+    jobs = job_dirs(tmp_path)
+    # Named by number and what they vary: TensorBoard names each run after its directory.
+    assert [p.name for p in jobs] == ["0_lr=0.01,max_epochs=20", "1_lr=0.1,max_epochs=20"]
     for job, lr in zip(jobs, ("0.01", "0.1"), strict=True):
         assert read_metrics(job)["epochs"] == 20
-        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        assert list(job.glob("events.out.tfevents.*"))
         assert f"model.optimizer.lr={lr}" in (job / ".hydra" / "overrides.yaml").read_text()
-    assert read_metrics(jobs[0])["test/loss"] != read_metrics(jobs[1])["test/loss"]
+    assert read_metrics(jobs[0])["loss/test"] != read_metrics(jobs[1])["loss/test"]
 
 
 BAD_TRAIN_INPUTS = [
@@ -165,7 +192,7 @@ def test_gpu_where_there_is_none_gives_one_clear_line(tmp_path):
 def test_training_on_the_gpu(tmp_path):
     train_into(tmp_path, "trainer.accelerator=gpu", "trainer.max_epochs=50")
     metrics = read_metrics(tmp_path)
-    assert metrics["accelerator"] == "cuda" and metrics["test/acc"] >= 0.95
+    assert metrics["accelerator"] == "cuda" and metrics["acc/test"] >= 0.95 and metrics["acc/true"] >= 0.95
 
 
 def test_multirun_with_a_bad_job_runs_the_good_one_and_fails(tmp_path):
@@ -173,7 +200,10 @@ def test_multirun_with_a_bad_job_runs_the_good_one_and_fails(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: data.n_per_class=0")
     assert "Traceback" not in result.stderr
-    assert (tmp_path / "0" / "metrics.json").is_file() and not (tmp_path / "1" / "metrics.json").exists()
+    good, bad = job_dirs(tmp_path)
+    assert (good / "metrics.json").is_file() and not (bad / "metrics.json").exists()
+    # The table and where it is are still printed at the end, before the error line.
+    assert "Sweep summary" in result.stdout and "failed: data.n_per_class=0" in result.stdout
 
 
 def _truncated(default_run, tmp_path):

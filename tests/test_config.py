@@ -5,6 +5,9 @@ from omegaconf import OmegaConf
 
 from cluster_logreg.config_checks import check_train_config
 from cluster_logreg.errors import UserError
+from cluster_logreg.metrics import direction
+from cluster_logreg.resolvers import job_name
+from cluster_logreg.resume import quote_path_arguments
 from helpers import compose_config
 
 
@@ -29,9 +32,47 @@ def test_config_groups_exist():
     assert "experiment" in OmegaConf.to_container(cfg.hydra.runtime.choices)
 
 
-@pytest.mark.parametrize("experiment", ["quick", "large_data"])
+@pytest.mark.parametrize("experiment", ["quick", "large_data", "accelerators", "learning_curve"])
 def test_experiment_presets_compose_and_pass_the_checks(experiment):
     check_train_config(compose_config(overrides=[f"experiment={experiment}"]))
+
+
+def test_learning_curve_preset_sweeps_sizes_over_decades_and_seeds():
+    cfg = compose_config(overrides=["experiment=learning_curve"])
+    assert cfg.hydra.sweeper.params["data.n_per_class"] == "5,50,500,5000,50000"
+    assert cfg.hydra.sweeper.params["model.optimizer.lr"] == "0.01,1.0"  # the tutorial's, and one that converges
+    assert len(cfg.hydra.sweeper.params.seed.split(",")) >= 3
+    assert cfg.optimized_metric == "acc/excess_error"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        (["model.optimizer.lr=0.1", "seed=2"], "lr=0.1,seed=2"),
+        (["model/optimizer=adam", "model.optimizer.lr=0.01"], "optimizer=adam,lr=0.01"),
+        (["data.seed=1", "seed=2"], "data.seed=1,seed=2"),  # the short names would be the same
+        (["experiment=learning_curve", "data.n_per_class=5", "+trainer.max_time=1"], "n_per_class=5,max_time=1"),
+        (["data.path=/tmp/my data.csv"], "path=_tmp_my_data.csv"),  # one directory level, no spaces
+    ],
+)
+def test_a_sweep_job_is_named_by_what_it_varies(overrides, name):
+    assert job_name(overrides) == name
+
+
+def test_paths_that_hydra_would_parse_are_quoted():
+    job = "outputs/train/multiruns/x/1_lr=0.1,seed=2"
+    assert quote_path_arguments(["eval.py", f"ckpt_path={job}/last.ckpt", "seed=1,2"], ("ckpt_path",)) == [
+        "eval.py",
+        f"ckpt_path='{job}/last.ckpt'",
+        "seed=1,2",  # not a path: left to Hydra
+    ]
+    plain = "ckpt_path=outputs/train/runs/x/last.ckpt"
+    assert quote_path_arguments(["eval.py", plain], ("ckpt_path",)) == ["eval.py", plain]
+
+
+def test_an_optuna_search_maximises_accuracies_and_minimises_losses_and_errors():
+    assert direction("auto") == direction("acc/true") == "maximize"
+    assert direction("loss/val") == direction("acc/excess_error") == "minimize"
 
 
 def test_n_features_reaches_the_model():
@@ -60,6 +101,8 @@ def test_n_features_reaches_the_model():
         ("trainer.max_epochs=true", "trainer.max_epochs"),
         ("trainer.accelerator=tpu", "trainer.accelerator"),
         ("seed=-1", "seed"),
+        ("optimized_metric=val/loss", "optimized_metric"),  # the old name
+        ("cpu_threads=0", "cpu_threads"),
     ],
 )
 def test_bad_values_are_refused_by_name(override, key):

@@ -1,7 +1,8 @@
 import torch
 
 from cluster_logreg.config_checks import split_sizes
-from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, bayes_accuracy, make_clusters
+from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, make_clusters
+from cluster_logreg.population import GaussianPair
 
 
 def clusters(n_per_class=1000, seed=0, **overrides):
@@ -38,7 +39,8 @@ def test_same_seed_same_data_other_seed_other_data():
 
 
 def test_bayes_ceiling_is_the_tutorials_99_98_percent():
-    assert abs(bayes_accuracy(2, 2.5, 1.0) - 0.99980) < 1e-5
+    assert abs(GaussianPair.clusters(2, 2.5, 1.0, 1.3).bayes_accuracy() - 0.99980) < 1e-5
+    assert GaussianClustersDataModule().population == GaussianPair((3.8, 3.8), (-1.2, -1.2), 1.0)
 
 
 def _datamodule(**kwargs):

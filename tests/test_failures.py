@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cluster_logreg.sweep_summary import job_dirs
 from helpers import REPO, run_entry, the_error_line
 
 pytestmark = pytest.mark.cli
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.cli
 def test_a_diverging_run_stops_early_and_says_so(tmp_path):
     result = run_entry("train", "model.optimizer.lr=1e6", f"hydra.run.dir={tmp_path}")
     line = the_error_line(result, status=3)
-    assert "the run diverged: train/loss became nan by epoch 10" in line
+    assert "the run diverged: loss/train became nan by epoch 10" in line
     assert "model.optimizer.lr=1000000.0" in line and "valid: a smaller model.optimizer.lr" in line
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and metrics["epochs"] == 10  # stopped at once, not after 1000
@@ -37,13 +38,14 @@ def test_a_sweep_shows_the_diverged_job_and_completes_the_others(tmp_path):
         "train", "-m", "model.optimizer.lr=0.01,1e6,0.1", "trainer.max_epochs=30", f"hydra.sweep.dir={tmp_path}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = (tmp_path / "summary.md").read_text().splitlines()[2:]
+    summary = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| ")][1:]
     statuses = [row.split(" | ")[2] for row in summary]
     assert statuses[0] == "ok" and statuses[2] == "ok"
-    assert statuses[1].startswith("diverged: the run diverged: train/loss became nan")
+    assert statuses[1].startswith("diverged: the run diverged: loss/train became nan")
     assert "**best**" not in summary[1]
-    assert json.loads((tmp_path / "1" / "metrics.json").read_text())["status"] == "diverged"
-    assert json.loads((tmp_path / "2" / "metrics.json").read_text())["status"] == "completed"
+    _, diverged, completed = job_dirs(tmp_path)
+    assert json.loads((diverged / "metrics.json").read_text())["status"] == "diverged"
+    assert json.loads((completed / "metrics.json").read_text())["status"] == "completed"
 
 
 # -- checkpoints are data, not code ---------------------------------------------------------------
@@ -133,7 +135,7 @@ def test_four_runs_started_together_get_four_complete_directories(tmp_path):
         assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 5
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
         # TensorBoard names its files after the writing process: here only this run's (named <time>_<pid>).
-        events = (run_dir / "tensorboard").glob("events.out.tfevents.*")
+        events = run_dir.glob("events.out.tfevents.*")
         assert {re.search(r"\.(\d+)\.\d+$", e.name).group(1) for e in events} == {run_dir.name.rsplit("_", 1)[1]}
 
 

@@ -6,6 +6,7 @@ from lightning import Trainer
 from torch import nn
 
 from cluster_logreg.data import GaussianClustersDataModule
+from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
 from cluster_logreg.model import LogisticClassifier
 
 SGD = functools.partial(torch.optim.SGD, lr=0.01, momentum=0.9)
@@ -62,11 +63,31 @@ def fit_in_process(tmp_path, n_per_class: int, max_epochs: int) -> tuple[Trainer
 
 def test_logged_metric_names(tmp_path):
     trainer, model, dm = fit_in_process(tmp_path, n_per_class=100, max_epochs=3)
-    assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best"} <= set(trainer.callback_metrics)
+    assert {*TRAIN, *VALIDATION, *TRUE, *LEARNED} <= set(trainer.callback_metrics)
     trainer.test(model, datamodule=dm, verbose=False)
-    assert {"test/loss", "test/acc"} <= set(trainer.callback_metrics)
+    assert set(TEST) <= set(trainer.callback_metrics)
 
 
 def test_training_reaches_high_accuracy(tmp_path):
     trainer, _, _ = fit_in_process(tmp_path, n_per_class=1000, max_epochs=100)
-    assert trainer.callback_metrics["val/acc"] >= 0.98
+    assert trainer.callback_metrics["acc/val"] >= 0.98
+    assert trainer.callback_metrics["acc/true"] >= 0.98
+
+
+def test_affine_map_is_what_the_two_layers_compute():
+    torch.manual_seed(0)
+    model = LogisticClassifier(n_features=3, hidden_dim=4, optimizer=SGD)
+    w, c = model.affine_map()
+    x = torch.randn(10, 3, dtype=torch.float64)
+    assert torch.allclose(model(x.float()).double(), x @ torch.tensor(w, dtype=torch.float64) + c, atol=1e-6)
+
+
+def test_loss_and_accuracy_are_means_over_points_whatever_the_batches(tmp_path):
+    torch.manual_seed(0)
+    model = LogisticClassifier(optimizer=SGD)
+    x, y = torch.randn(10, 2), torch.tensor([0.0, 1.0] * 5)
+    for batch in (slice(0, 7), slice(7, 10)):  # unequal batches
+        model.validation_step((x[batch], y[batch]), 0)
+    with torch.no_grad():
+        assert torch.isclose(model.val_loss.compute(), model.loss_fn(model(x), y))
+        assert model.val_acc.compute() == ((model(x) > 0).float() == y).float().mean()

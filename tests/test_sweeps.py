@@ -1,20 +1,23 @@
-"""Multirun sweeps: the summary callback, failed jobs, parallel and cluster launchers, Optuna, DDP."""
+"""Multirun sweeps: the summary callback and its figure, failed jobs, parallel and cluster launchers,
+Optuna, DDP, the presets."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from cluster_logreg.sweep_summary import JOB_STATUS, SweepSummary
+from cluster_logreg.sweep_summary import JOB_STATUS, SweepSummary, job_dirs
 from helpers import run_entry
 
 pytestmark = pytest.mark.cli
 
-METRICS = ("val/loss", "val/acc", "val/acc_best", "test/acc", "test/loss", "epochs", "accelerator")
+COMPARED = ("job", "overrides", "status", "best", "acc/true", "acc/excess_error", "loss/val", "acc/val")
+COMPARED += ("acc/test", "loss/test", "model/weight_norm", "epochs", "accelerator")
 
 
 def read_summary(sweep_dir: Path) -> list[dict[str, str]]:
@@ -22,8 +25,8 @@ def read_summary(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def sweep(sweep_dir: Path, *overrides: str, expect_rc: int = 0):
-    result = run_entry("train", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}")
+def sweep(sweep_dir: Path, *overrides: str, expect_rc: int = 0, env: dict[str, str] | None = None):
+    result = run_entry("train", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}", env=env)
     assert result.returncode == expect_rc, result.stderr[-3000:]
     return result
 
@@ -32,20 +35,59 @@ def needs_plugin(module: str):
     return pytest.importorskip(module, reason="needs the [sweep] extra: pip install -e '.[sweep]'")
 
 
-def test_summary_lists_every_job_and_marks_the_best(tmp_path):
-    sweep(tmp_path, "model.optimizer.lr=0.001,0.01,0.1", "trainer.max_epochs=20")
-    rows = read_summary(tmp_path)
-    assert [r["job"] for r in rows] == ["0", "1", "2"]
-    assert [r["overrides"].split()[0] for r in rows] == [f"model.optimizer.lr={lr}" for lr in (0.001, 0.01, 0.1)]
-    assert all(r["status"] == "ok" and r["epochs"] == "20" and r["accelerator"] == "cpu" for r in rows)
-    for row in rows:  # the summary shows what each job's own metrics.json says
-        metrics = json.loads((tmp_path / row["job"] / "metrics.json").read_text())
-        assert float(row["test/acc"]) == metrics["test/acc"] and float(row["val/loss"]) == metrics["val/loss"]
-    # Best: the highest val/acc_best, ties broken by the lowest val/loss.
-    expected = max(rows, key=lambda r: (float(r["val/acc_best"]), -float(r["val/loss"])))
-    assert [r["job"] for r in rows if r["best"] == "yes"] == [expected["job"]]
-    table = (tmp_path / "summary.md").read_text().splitlines()
-    assert len(table) == 2 + 3 and sum("**best**" in line for line in table) == 1
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory) -> tuple[Path, str]:
+    """The issue's sweep, as a user types it: the tutorial's 1000 epochs at three learning rates."""
+    sweep_dir = tmp_path_factory.mktemp("lr_sweep")
+    result = sweep(sweep_dir, "model.optimizer.lr=0.01,0.1,1.0")
+    return sweep_dir, result.stdout
+
+
+def exact_accuracy(checkpoint: Path) -> tuple[float, float]:
+    """The exact accuracy and excess error of a checkpoint's model on the tutorial's clusters,
+    computed here from its weights, independently of the project's code."""
+    weights = torch.load(checkpoint, weights_only=True)["state_dict"]
+    w1, b1 = weights["net.0.weight"].double(), weights["net.0.bias"].double()
+    w2, b2 = weights["net.1.weight"].double(), weights["net.1.bias"].double()
+    w, c = (w2 @ w1).squeeze(0), (w2 @ b1 + b2).item()
+    phi = lambda z: 0.5 * math.erfc(-z / math.sqrt(2))  # noqa: E731
+    mu0, mu1 = torch.full((2,), 3.8, dtype=torch.float64), torch.full((2,), -1.2, dtype=torch.float64)
+    spread = w.norm().item()  # the score's standard deviation within a class (the clusters' std is 1)
+    error = (phi(((w @ mu0).item() + c) / spread) + phi(-((w @ mu1).item() + c) / spread)) / 2
+    bayes_error = phi(-(mu0 - mu1).norm().item() / 2)
+    return 1 - error, error - bayes_error
+
+
+def test_the_sweep_marks_the_setting_best_on_the_true_distribution(lr_sweep):
+    sweep_dir, stdout = lr_sweep
+    rows = read_summary(sweep_dir)
+    assert [r["overrides"] for r in rows] == [f"model.optimizer.lr={lr}" for lr in ("0.01", "0.1", "1.0")]
+    assert all(r["status"] == "ok" and r["acc/val"] == r["acc/test"] == "1.0" for r in rows)  # no help there
+    # Every row's exact metrics equal an independent computation from its job's final weights.
+    for row, job in zip(rows, job_dirs(sweep_dir), strict=True):
+        acc, excess = exact_accuracy(job / "checkpoints" / "last.ckpt")
+        assert float(row["acc/true"]) == pytest.approx(acc, abs=1e-9)
+        assert float(row["acc/excess_error"]) == pytest.approx(excess, abs=1e-9)
+    # The best is the highest exact accuracy: lr=0.1, although lr=1.0 has by far the lowest loss.
+    assert [r["best"] for r in rows] == ["", "yes", ""]
+    assert max(rows, key=lambda r: float(r["acc/true"]))["best"] == "yes"
+    assert min(rows, key=lambda r: float(r["loss/val"]))["overrides"] == "model.optimizer.lr=1.0"
+    table = (sweep_dir / "summary.md").read_text()
+    assert table.startswith("Best by acc/true (highest): job 1, model.optimizer.lr=0.1")
+    assert f"Sweep summary ({sweep_dir}/summary.md, figure: {sweep_dir}/summary.png)" in stdout
+    assert (sweep_dir / "summary.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_job_directory_can_be_evaluated_and_resumed_as_typed(lr_sweep, tmp_path):
+    sweep_dir, _ = lr_sweep
+    job = job_dirs(sweep_dir)[1]  # 1_lr=0.1: `=` and `,` in a path, which Hydra would read as syntax
+    result = run_entry("eval", f"ckpt_path={job}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = json.loads((job / "metrics.json").read_text())
+    assert json.loads((tmp_path / "metrics.json").read_text())["acc/true"] == trained["acc/true"]
+    result = run_entry("train", f"resume={job}")  # a finished job: nothing left to train
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((job / "metrics.json").read_text())["acc/true"] == trained["acc/true"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -54,43 +96,63 @@ def test_a_failed_gpu_job_keeps_the_cpu_job_and_the_sweep_fails_at_the_end(tmp_p
     assert result.stderr.strip().splitlines()[-1].startswith("error: trainer.accelerator='gpu'")
     assert "Traceback" not in result.stderr
     cpu, gpu = read_summary(tmp_path)
-    assert cpu["status"] == "ok" and cpu["best"] == "yes" and float(cpu["test/acc"]) > 0.9
-    assert (tmp_path / "0" / "metrics.json").is_file()
-    assert gpu["status"] == "failed" and "no CUDA GPU" in gpu["reason"] and gpu["test/acc"] == ""
-    assert not (tmp_path / "1" / "metrics.json").exists()
+    assert cpu["status"] == "ok" and cpu["best"] == "yes" and float(cpu["acc/true"]) > 0.9
+    assert gpu["status"] == "failed" and "no CUDA GPU" in gpu["reason"] and gpu["acc/test"] == ""
+    cpu_dir, gpu_dir = job_dirs(tmp_path)
+    assert (cpu_dir / "metrics.json").is_file() and not (gpu_dir / "metrics.json").exists()
+    assert "Sweep summary" in result.stdout  # printed at the end all the same
 
 
-def test_accelerator_preset_sweeps_accelerators_data_and_batch_sizes(tmp_path):
+def test_accelerator_preset_sweeps_accelerators_data_and_batch_sizes_and_marks_the_fastest(tmp_path):
     # The preset's grid, shrunk to seconds: the same parameters, smaller values (a value given on
     # the command line replaces the preset's list for that parameter).
-    result = run_entry(
-        "train",
-        "experiment=accelerators",
-        "data.n_per_class=50,100",
-        "data.batch_size=16,null",
-        "trainer.max_epochs=2",
-        f"hydra.sweep.dir={tmp_path}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    grid = ("data.n_per_class=50,100", "data.batch_size=16,null", "trainer.max_epochs=2")
+    sweep(tmp_path, "experiment=accelerators", *grid)
     rows = read_summary(tmp_path)
     expected_accelerators = {"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"}
     assert len(rows) == 4 * len(expected_accelerators)
     assert {r["accelerator"] for r in rows} == expected_accelerators
     assert all(r["status"] == "ok" and int(r["samples_per_second"]) > 0 for r in rows)
+    assert "best" not in rows[0]  # five epochs say nothing of the model
+    fastest = max(rows, key=lambda r: int(r["samples_per_second"]))
+    assert [r["job"] for r in rows if r["fastest"] == "yes"] == [fastest["job"]]
+    assert (tmp_path / "summary.md").read_text().startswith("Fastest by samples_per_second (highest)")
 
 
-def test_joblib_runs_jobs_in_parallel_processes_with_the_same_results(tmp_path):
+def test_learning_curve_preset_plots_the_excess_error_against_the_data_size(tmp_path):
+    from matplotlib.image import imread
+
+    # The preset's parameters with fewer values and epochs: the same sweep, in seconds.
+    sweep(tmp_path, "experiment=learning_curve", "data.n_per_class=5,500", "seed=0,1", "trainer.max_epochs=30")
+    rows = read_summary(tmp_path)
+    assert len(rows) == 2 * 2 * 2 and all(r["status"] == "ok" for r in rows)  # sizes x learning rates x seeds
+    best = next(r for r in rows if r["best"] == "yes")
+    assert float(best["acc/excess_error"]) == min(float(r["acc/excess_error"]) for r in rows)
+    height, width, _ = imread(tmp_path / "summary.png").shape
+    assert width == 2 * 640 and height == 480  # a panel per swept setting (size, learning rate), none for seeds
+
+
+def test_the_same_jobs_give_the_same_metrics_with_any_launcher_and_thread_count(tmp_path):
+    """Several batches per epoch (sums whose split over threads would differ), jobs in this process,
+    in parallel worker processes and through submitit, with OMP_NUM_THREADS 1 and 2."""
     needs_plugin("hydra_plugins.hydra_joblib_launcher")
-    grid = ("model.optimizer.lr=0.001,0.01,0.1,0.3", "trainer.max_epochs=30")
-    sweep(tmp_path / "basic", *grid)
-    sweep(tmp_path / "joblib", *grid, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
-    basic, parallel = read_summary(tmp_path / "basic"), read_summary(tmp_path / "joblib")
-    assert len(parallel) == 4
-    assert [{k: r[k] for k in ("job", "overrides", "best", *METRICS)} for r in parallel] == [
-        {k: r[k] for k in ("job", "overrides", "best", *METRICS)} for r in basic
-    ]
-    logs = [(tmp_path / "joblib" / str(job) / "train.log").read_text() for job in range(4)]
-    assert all("Run directory" in log for log in logs)  # each job wrote its own directory
+    needs_plugin("hydra_plugins.hydra_submitit_launcher")
+    grid = ("model.optimizer.lr=0.01,0.3", "data.batch_size=256", "trainer.max_epochs=30")
+    runs = {
+        "basic, 1 thread": ((), {"OMP_NUM_THREADS": "1"}),
+        "basic, 2 threads": ((), {"OMP_NUM_THREADS": "2"}),
+        "joblib": (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), {"OMP_NUM_THREADS": "2"}),
+        "submitit_local": (("hydra/launcher=submitit_local",), {"OMP_NUM_THREADS": "2"}),
+    }
+    summaries = {}
+    for name, (launcher, env) in runs.items():
+        sweep(tmp_path / name.replace(" ", "_").replace(",", ""), *grid, *launcher, env=env)
+        rows = read_summary(tmp_path / name.replace(" ", "_").replace(",", ""))
+        summaries[name] = [{k: r[k] for k in COMPARED} for r in rows]
+    first = summaries["basic, 1 thread"]
+    assert len(first) == 2 and all(r["status"] == "ok" for r in first)
+    for name, rows in summaries.items():
+        assert rows == first, name  # every digit of every metric
 
 
 def test_optuna_search_runs_trials_and_finds_a_setting_at_least_as_good_as_the_default(tmp_path):
@@ -103,13 +165,14 @@ def test_optuna_search_runs_trials_and_finds_a_setting_at_least_as_good_as_the_d
     rows = read_summary(tmp_path)
     assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
     best = next(r for r in rows if r["best"] == "yes")
-    # The search minimises val/loss; Optuna's own record agrees with the summary's best row.
-    assert float(best["val/loss"]) == min(float(r["val/loss"]) for r in rows)
-    assert f"best_value: {best['val/loss']}" in (tmp_path / "optimization_results.yaml").read_text()
+    # The search maximises the exact accuracy; Optuna's own record agrees with the summary's best row.
+    assert float(best["acc/true"]) == max(float(r["acc/true"]) for r in rows)
+    results = (tmp_path / "optimization_results.yaml").read_text()
+    assert f"best_value: {best['acc/true']}" in results
     train_result = run_entry("train", epochs, f"hydra.run.dir={tmp_path / 'default'}")
     assert train_result.returncode == 0
     default = json.loads((tmp_path / "default" / "metrics.json").read_text())
-    assert float(best["val/acc_best"]) >= default["val/acc_best"]
+    assert float(best["acc/true"]) >= default["acc/true"]
 
 
 def test_optuna_search_goes_on_past_a_diverged_trial(tmp_path):
@@ -144,23 +207,16 @@ def test_optuna_with_a_misnamed_metric_says_so_in_one_line(tmp_path):
     assert "float-castable" not in result.stderr + result.stdout and "Traceback" not in result.stderr
 
 
-def test_submitit_local_launcher_runs_the_jobs(tmp_path):
-    needs_plugin("hydra_plugins.hydra_submitit_launcher")
-    sweep(tmp_path, "hydra/launcher=submitit_local", "model.optimizer.lr=0.01,0.1", "trainer.max_epochs=20")
-    rows = read_summary(tmp_path)
-    assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert (tmp_path / ".submitit").is_dir()  # the jobs went through submitit
-
-
 def test_ddp_with_two_cpu_processes_matches_a_single_process(tmp_path):
     epochs = "trainer.max_epochs=20"
     ddp = run_entry("train", "trainer=ddp", epochs, f"hydra.run.dir={tmp_path / 'ddp'}")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert (tmp_path / "ddp" / "train_ddp_process_1.log").is_file()  # the second process ran
+    assert "sync_dist" not in ddp.stderr
     single = run_entry("train", epochs, f"hydra.run.dir={tmp_path / 'single'}")
     assert single.returncode == 0
     ddp_metrics, single_metrics = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("ddp", "single"))
-    for key in ("val/loss", "val/acc", "test/loss", "test/acc"):
+    for key in ("loss/val", "acc/val", "loss/test", "acc/test", "acc/true", "acc/excess_error"):
         assert ddp_metrics[key] == pytest.approx(single_metrics[key], rel=1e-4)
 
 
@@ -172,7 +228,7 @@ def test_ddp_inside_a_local_multirun_is_refused_clearly(tmp_path):
 
 def test_summary_of_a_sweep_with_an_unfinished_job_ranking_by_a_loss(tmp_path):
     for job, (status, loss) in enumerate([("ok", 0.3), ("ok", 0.1), ("failed", None), (None, None)]):
-        job_dir = tmp_path / str(job)
+        job_dir = tmp_path / f"{job}_seed={job}"
         (job_dir / ".hydra").mkdir(parents=True)
         (job_dir / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n")
         if status:
@@ -180,8 +236,8 @@ def test_summary_of_a_sweep_with_an_unfinished_job_ranking_by_a_loss(tmp_path):
             record = {"job": job, "overrides": f"seed={job}", "status": status, "reason": reason}
             (job_dir / JOB_STATUS).write_text(json.dumps(record))
         if loss is not None:
-            (job_dir / "metrics.json").write_text(json.dumps({"val/loss": loss, "val/acc_best": 1.0}))
-    table = SweepSummary(rank_by="val/loss").write(tmp_path)
+            (job_dir / "metrics.json").write_text(json.dumps({"loss/val": loss, "acc/val_best": 1.0}))
+    table = SweepSummary(rank_by="loss/val").write(tmp_path)
     rows = read_summary(tmp_path)
     assert [(r["job"], r["status"], r["best"]) for r in rows] == [
         ("0", "ok", ""),
@@ -190,3 +246,21 @@ def test_summary_of_a_sweep_with_an_unfinished_job_ranking_by_a_loss(tmp_path):
         ("3", "incomplete", ""),
     ]
     assert "failed: boom" in table and "seed=3" in table
+    assert table.startswith("Best by loss/val (lowest): job 1, seed=1")
+
+
+def test_data_without_a_known_distribution_is_ranked_by_a_validation_metric(tmp_path):
+    # A job's metrics.json names the metric `optimized_metric=auto` stood for: here what it falls back to.
+    for job, acc in enumerate((0.9, 0.95)):
+        job_dir = tmp_path / f"{job}_seed={job}"
+        (job_dir / ".hydra").mkdir(parents=True)
+        (job_dir / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n")
+        record = {"job": job, "overrides": f"seed={job}", "status": "ok", "reason": ""}
+        (job_dir / JOB_STATUS).write_text(json.dumps(record))
+        metrics = {"acc/val_best": acc, "loss/val": 0.2, "optimized_metric": "acc/val_best"}
+        (job_dir / "metrics.json").write_text(json.dumps(metrics))
+    table = SweepSummary().write(tmp_path)
+    assert table.startswith("Best by acc/val_best (highest): job 1, seed=1")
+    assert [r["best"] for r in read_summary(tmp_path)] == ["", "yes"]
+    header = next(line for line in table.splitlines() if line.startswith("| job"))
+    assert "acc/val_best" in header  # its column is shown

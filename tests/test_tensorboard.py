@@ -7,17 +7,20 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
 from helpers import run_entry
 
 pytestmark = pytest.mark.cli
 
 LRS = ("0.01", "0.1", "0.3")
-RUNS = [f"{job}/tensorboard" for job in range(len(LRS))]
+# Each run is named after its job's directory: its number and what it varies.
+RUNS = [f"{job}_lr={lr},max_epochs=20" for job, lr in enumerate(LRS)]
 
 
 @pytest.fixture(scope="module")
@@ -83,24 +86,44 @@ def tensorboard(sweep_dir):
 
 def test_every_run_serves_our_scalars(tensorboard):
     tags = json.loads(tensorboard("/data/plugin/scalars/tags"))
+    assert sorted(tags) == RUNS
     for run in RUNS:
-        expected = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"}
-        assert expected | {"learned/cosine_to_bayes"} <= set(tags[run])
+        assert set(tags[run]) == {*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED}
+
+
+def test_the_first_groups_a_user_sees_are_accuracy_and_loss(tensorboard):
+    # TensorBoard's Time Series tab groups every chart by the part of its tag before the first slash,
+    # sorts the groups by name and opens the first two.
+    groups = set()
+    for plugin in ("scalars", "images", "histograms"):
+        for run_tags in json.loads(tensorboard(f"/data/plugin/{plugin}/tags")).values():
+            groups |= {tag.split("/", 1)[0] for tag in run_tags}
+    assert sorted(groups) == ["acc", "loss", "model"]
 
 
 def test_decision_boundary_image_is_served_and_saved(tensorboard, sweep_dir):
-    assert all("decision_boundary" in tags for tags in json.loads(tensorboard("/data/plugin/images/tags")).values())
-    samples = json.loads(tensorboard("/data/plugin/images/images?run=0/tensorboard&tag=decision_boundary"))
+    tag = "model/decision_boundary"
+    assert all(tag in tags for tags in json.loads(tensorboard("/data/plugin/images/tags")).values())
+    query = urllib.parse.urlencode({"run": RUNS[0], "tag": tag})
+    samples = json.loads(tensorboard(f"/data/plugin/images/images?{query}"))
     image = tensorboard(f"/data/plugin/images/individualImage?{samples[-1]['query']}")
     assert image.startswith(b"\x89PNG")
-    assert all(
-        (sweep_dir / str(job) / "decision_boundary.png").read_bytes().startswith(b"\x89PNG") for job in (0, 1, 2)
-    )
+    assert all((sweep_dir / run / "decision_boundary.png").read_bytes().startswith(b"\x89PNG") for run in RUNS)
 
 
-def test_test_split_pr_curve_is_served(tensorboard):
-    tags = json.loads(tensorboard("/data/plugin/pr_curves/tags"))
-    assert all("test/pr_curve" in tags[run] for run in RUNS)
+def test_score_histograms_are_served(tensorboard):
+    tags = json.loads(tensorboard("/data/plugin/histograms/tags"))
+    assert all({"model/logit_class0", "model/logit_class1"} <= set(tags[run]) for run in RUNS)
+
+
+def test_hparams_table_starts_with_what_the_sweep_varied(tensorboard):
+    experiment = json.loads(tensorboard("/data/plugin/hparams/experiment", {"experimentName": ""}))
+    columns = [info["name"] for info in experiment["hparamInfos"]]
+    # TensorBoard's table shows the first five columns: the setting swept here comes first.
+    assert columns[0] == "optimizer/lr" and experiment["hparamInfos"][0]["differs"]
+    assert not any(info["differs"] for info in experiment["hparamInfos"][1:])
+    metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
+    assert "acc/true" in metrics[:5] and "acc/excess_error" in metrics[:5]  # shown by default, too
 
 
 def test_hparams_table_has_one_row_per_job_with_its_real_metrics(tensorboard, sweep_dir):
@@ -114,8 +137,8 @@ def test_hparams_table_has_one_row_per_job_with_its_real_metrics(tensorboard, sw
     groups = json.loads(tensorboard("/data/plugin/hparams/session_groups", request))["sessionGroups"]
     assert sorted(group["name"] for group in groups) == RUNS
     for group in groups:
-        job = group["name"].split("/")[0]
-        assert group["hparams"]["optimizer/lr"] == pytest.approx(float(LRS[int(job)]))
+        job = RUNS.index(group["name"])
+        assert group["hparams"]["optimizer/lr"] == pytest.approx(float(LRS[job]))
         for name in (
             "optimizer/name",
             "optimizer/momentum",
@@ -127,9 +150,9 @@ def test_hparams_table_has_one_row_per_job_with_its_real_metrics(tensorboard, sw
         ):
             assert name in group["hparams"]
         served = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
-        for tag in ("val/acc_best", "test/acc", "test/loss"):
-            assert served[tag] == pytest.approx(metrics[tag])
+        metrics = json.loads((sweep_dir / group["name"] / "metrics.json").read_text())
+        for tag in ("acc/true", "acc/excess_error", "acc/val_best", "acc/test", "loss/test"):
+            assert served[tag] == pytest.approx(metrics[tag], rel=1e-6)
 
 
 def test_other_feature_counts_skip_the_picture_with_a_note(tmp_path):

@@ -7,14 +7,17 @@ import signal
 from pathlib import Path
 from types import FrameType
 
+import numpy as np
 import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard import SummaryWriter
 
 from cluster_logreg.errors import Interrupted
+from cluster_logreg.metrics import shown
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +26,32 @@ def tensorboards(trainer: Trainer) -> list[SummaryWriter]:
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
 
+def validated_epoch(trainer: Trainer) -> int:
+    """The number of the epoch a validation is about: during fit it is not counted yet, after fit it is."""
+    return trainer.current_epoch + (trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking)
+
+
 class EpochReport(Callback):
     """Logs one line of metrics every `every_n_epochs`, as the tutorial printed every 10 epochs.
 
+    Written at the end of a validation, so every value on the line is that validation's (the train
+    metrics are the means since the previous one); epochs that are not validated print nothing.
     A progress bar redrawn every one-step epoch costs more than the step itself and fills log files.
     """
+
+    SHOWN = ("loss/train", "acc/train", "loss/val", "acc/val", "acc/true", "acc/excess_error")
 
     def __init__(self, every_n_epochs: int = 100):
         self.every_n_epochs = every_n_epochs
 
     @rank_zero_only
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch = validated_epoch(trainer)
+        if trainer.sanity_checking or (epoch % self.every_n_epochs and epoch < trainer.max_epochs):
             return
-        shown = ("train/loss", "train/acc", "val/loss", "val/acc")
-        metrics = "  ".join(
-            f"{k}={float(trainer.callback_metrics[k]):.4f}" for k in shown if k in trainer.callback_metrics
-        )
-        log.info(f"epoch {epoch:>{len(str(trainer.max_epochs))}}/{trainer.max_epochs}  {metrics}")
+        metrics = trainer.callback_metrics
+        values = "  ".join(f"{k}={shown(k, float(metrics[k]))}" for k in self.SHOWN if k in metrics)
+        log.info(f"epoch {epoch:>{len(str(trainer.max_epochs))}}/{trainer.max_epochs}  {values}")
 
 
 class LastCheckpoint(Checkpoint):
@@ -94,11 +104,13 @@ class StopOnSignal(Callback):
 
 
 class DecisionBoundaryPlot(Callback):
-    """At the end of fit (and every `every_n_epochs` if > 0): the picture of what the model learned,
-    to TensorBoard (Images tab, `decision_boundary`) and, at the end, to `png_path`.
+    """At the end of fit (and every `every_n_epochs` if > 0: a slider in TensorBoard): the picture of
+    what the model learned, to TensorBoard (`model/decision_boundary`) and, at the end, to `png_path`.
 
     It needs 2 features; with another n_features it logs a note and draws nothing.
     """
+
+    TAG = "model/decision_boundary"
 
     def __init__(self, png_path: str | None = None, every_n_epochs: int = 0, max_points: int = 2000):
         self.png_path, self.every_n_epochs, self.max_points = png_path, every_n_epochs, max_points
@@ -126,52 +138,64 @@ class DecisionBoundaryPlot(Callback):
             log.info("decision boundary picture skipped: the weights are not finite (the run diverged)")
             return
         x, y = datamodule.splits["train"]
-        shown = slice(0, self.max_points)  # the split is in random order: the first points are a sample
+        shown_points = slice(0, self.max_points)  # the split is in random order: the first points are a sample
         with torch.no_grad():
             fig = decision_boundary_figure(
-                x[shown],
-                y[shown],
+                x[shown_points],
+                y[shown_points],
                 lambda points: pl_module.predict_proba(points.to(pl_module.device)),
-                datamodule.centres,
+                datamodule.population,
                 f"what the model learned, epoch {trainer.current_epoch}",
             )
         rgb = as_rgb(fig)  # rendered once, for TensorBoard and for the PNG
         for writer in tensorboards(trainer):
-            writer.add_image("decision_boundary", rgb, trainer.global_step, dataformats="HWC")
+            writer.add_image(self.TAG, rgb, trainer.global_step, dataformats="HWC")
         if save and self.png_path:
             imsave(Path(self.png_path), rgb)
 
 
-class LearnedWeights(Callback):
-    """At the end of fit: the composed linear map w.x + b (the two layers have no nonlinearity between
-    them) as scalars `learned/w0`, `learned/w1`, ..., `learned/bias`, and its cosine with the
-    Bayes-optimal direction (centre of class 1 minus centre of class 0) as `learned/cosine_to_bayes`."""
+class ScoreHistograms(Callback):
+    """Every `every_n_epochs` (and before training): how the model scores each class of the validation
+    split, as TensorBoard histograms of the logit w.x + c (`model/logit_class0`, `model/logit_class1`).
+
+    On these clusters precision and recall are 1 for every reasonable model, so a PR curve shows
+    nothing; the two distributions show the margin between the classes and how it grows with |w|.
+    """
+
+    def __init__(self, every_n_epochs: int = 100):
+        self.every_n_epochs = every_n_epochs
+
+    @rank_zero_only
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        writers, epoch = tensorboards(trainer), validated_epoch(trainer)
+        if trainer.sanity_checking:
+            due = trainer.global_step == 0  # before training; not when a resumed run starts
+        else:
+            due = epoch % self.every_n_epochs == 0 or epoch >= trainer.max_epochs
+        if not writers or not due:
+            return
+        x, y = trainer.datamodule.splits["val"]
+        with torch.no_grad():
+            logits = pl_module(x).float().cpu().numpy()
+        labels = y.cpu().numpy()
+        for label in (0, 1):
+            scores = logits[(labels == label) & np.isfinite(logits)]  # a tiny split may lack a class
+            for writer in writers if len(scores) else ():
+                writer.add_histogram(f"model/logit_class{label}", scores, trainer.global_step)
+
+
+class LinearMapText(Callback):
+    """At the end of fit: the learned map w.x + c and the Bayes-optimal direction, as text
+    (`model/linear_map`). Their cosine and |w| are curves, logged at every validation by the model."""
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        first, second = pl_module.net[0], pl_module.net[1]
-        with torch.no_grad():
-            w = (second.weight @ first.weight).squeeze(0).cpu()
-            b = (second.weight @ first.bias + second.bias).item()
-        c0, c1 = trainer.datamodule.centres
-        cosine = torch.nn.functional.cosine_similarity(w, (c1 - c0).cpu(), dim=0).item()
-        values = {f"learned/w{i}": v for i, v in enumerate(w.tolist())} | {"learned/bias": b}
-        values["learned/cosine_to_bayes"] = cosine
-        for logger in trainer.loggers:
-            logger.log_metrics(values, step=trainer.global_step)
-        text = f"logit = w . x + b with w = {[round(v, 4) for v in w.tolist()]}, b = {b:.4f}; cosine to the "
-        text += f"Bayes-optimal direction {[round(v, 4) for v in (c1 - c0).tolist()]}: {cosine:.6f}"
+        w, c = pl_module.affine_map()
+        text = f"logit = w . x + c with w = {[round(v, 4) for v in w]}, c = {c:.4f}"
+        population = getattr(trainer.datamodule, "population", None)
+        if population is not None:
+            bayes = [round(v, 4) for v in population.bayes_direction]
+            cosine = population.metrics(w, c)["model/cosine_to_bayes"]
+            text += f"; the Bayes-optimal direction is {bayes}, at a cosine of {cosine:.6f}"
         for writer in tensorboards(trainer):
-            writer.add_text("learned/linear_map", text, trainer.global_step)
-
-
-class TestPRCurve(Callback):
-    """After testing: the precision-recall curve of the test split (TensorBoard's PR Curves tab)."""
-
-    @rank_zero_only
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        x, y = trainer.datamodule.splits["test"]
-        with torch.no_grad():
-            probabilities = pl_module.predict_proba(x)
-        for writer in tensorboards(trainer):
-            writer.add_pr_curve("test/pr_curve", y.int().cpu(), probabilities.cpu(), trainer.global_step)
+            writer.add_text("model/linear_map", text, trainer.global_step)

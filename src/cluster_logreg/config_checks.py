@@ -15,12 +15,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.errors import UserError, invalid
+from cluster_logreg.metrics import AUTO, REPORTED, VALIDATION
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 MAX_SEED = 2**32 - 1  # what numpy, and so Lightning's seed_everything, accepts
 FLOAT32_MAX = 3.4e38
-# The metrics a run reports, in metrics.json and as the real metrics of TensorBoard's HParams tab.
-REPORTED_METRICS = ("val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc")
+CPU_CORES = os.cpu_count() or 1
+OPTIMIZABLE = (AUTO, *REPORTED)
 
 
 def _is_int(value: object) -> bool:
@@ -53,7 +54,7 @@ def _is_seed(value: object) -> bool:
 
 
 def _devices(value: object) -> bool:
-    return value == "auto" or (_is_int(value) and 1 <= value <= (os.cpu_count() or 1) * 64)
+    return value == "auto" or (_is_int(value) and 1 <= value <= CPU_CORES * 64)
 
 
 # key -> (test, what is valid). A key absent from the config (another optimizer, say) is skipped.
@@ -78,20 +79,24 @@ TRAIN_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     # Lightning starts one process per CPU "device": a number far above the cores is a typo.
     "trainer.devices": (_devices, "auto or an integer from 1 to 64 x the CPU cores"),
     "trainer.accelerator": (lambda v: v in ACCELERATORS, " | ".join(ACCELERATORS)),
-    "optimized_metric": (lambda v: v in REPORTED_METRICS, " | ".join(REPORTED_METRICS)),
+    "optimized_metric": (lambda v: v in OPTIMIZABLE, " | ".join(OPTIMIZABLE)),
+    "cpu_threads": (
+        lambda v: v is None or (_is_int(v) and 1 <= v <= CPU_CORES),
+        f"an integer from 1 to {CPU_CORES} (the CPU cores), or null (torch's default)",
+    ),
     "resume": (lambda v: v is None or isinstance(v, str), "null or a run directory"),
     "task_name": (_is_name, "a name (it names the outputs/<task_name> directory)"),
-    "logger.tensorboard.name": (_is_name, "a name (a subdirectory of the run directory)"),
+    "logger.tensorboard.name": (lambda v: isinstance(v, str), "a name (a subdirectory of the run directory) or ''"),
     "logger.tensorboard.version": (lambda v: v is None or isinstance(v, (str, int)), "a name, a number or null"),
     "logger.tensorboard.default_hp_metric": (_is_bool, "true | false"),
     "callbacks.model_checkpoint.filename": (_is_name, "a file name without .ckpt"),
-    "callbacks.model_checkpoint.monitor": (lambda v: v in REPORTED_METRICS, " | ".join(REPORTED_METRICS)),
+    "callbacks.model_checkpoint.monitor": (lambda v: v in VALIDATION, " | ".join(VALIDATION)),
     "callbacks.model_checkpoint.mode": (lambda v: v in ("max", "min"), "max | min"),
     "callbacks.model_checkpoint.save_top_k": (_int_at_least(-1), "an integer >= -1 (-1: every checkpoint)"),
     "callbacks.model_checkpoint.save_last": (_is_bool, "true | false"),
     "callbacks.model_checkpoint.auto_insert_metric_name": (_is_bool, "true | false"),
     "callbacks.model_checkpoint.enable_version_counter": (_is_bool, "true | false"),
-    "callbacks.divergence.monitor": (lambda v: v in ("train/loss", "val/loss"), "train/loss | val/loss"),
+    "callbacks.divergence.monitor": (lambda v: v in ("loss/train", "loss/val"), "loss/train | loss/val"),
     "callbacks.divergence.check_finite": (_is_bool, "true | false"),
     "callbacks.divergence.patience": (_int_at_least(1), "an integer >= 1"),
     "callbacks.divergence.strict": (_is_bool, "true | false"),
@@ -100,6 +105,8 @@ TRAIN_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "callbacks.last_checkpoint.every_n_epochs": (_int_at_least(0), "an integer >= 0 (0: only at the end)"),
     "callbacks.decision_boundary.every_n_epochs": (_int_at_least(0), "an integer >= 0 (0: only at the end)"),
     "callbacks.decision_boundary.max_points": (_int_at_least(1), "an integer >= 1"),
+    "callbacks.score_histograms.every_n_epochs": (_int_at_least(1), "an integer >= 1"),
+    "trainer.num_sanity_val_steps": (_int_at_least(-1), "an integer >= -1 (-1: the whole validation split)"),
 }
 
 _ABSENT = object()
@@ -230,5 +237,5 @@ def check_eval_config(cfg: DictConfig) -> None:
     """Raise UserError for a missing or unreadable checkpoint path or a bad accelerator."""
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise UserError(f"ckpt_path is missing; valid: ckpt_path=PATH, {CKPT_HINT}")
-    check_rules(cfg, {"trainer.accelerator": TRAIN_RULES["trainer.accelerator"]})
+    check_rules(cfg, {key: TRAIN_RULES[key] for key in ("trainer.accelerator", "cpu_threads")})
     check_checkpoint_file(Path(str(cfg.ckpt_path)))

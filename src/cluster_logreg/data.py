@@ -10,6 +10,7 @@ from lightning import LightningDataModule
 from torch import Tensor
 
 from cluster_logreg.config_checks import split_sizes
+from cluster_logreg.population import GaussianPair
 
 
 def make_clusters(
@@ -27,12 +28,6 @@ def make_clusters(
     x = torch.cat([class0, class1])
     y = torch.cat([torch.zeros(n_per_class), torch.ones(n_per_class)])
     return x, y
-
-
-def bayes_accuracy(n_features: int, mean_value: float, std: float) -> float:
-    """Best possible accuracy: the centres are 2*|mean_value|*sqrt(n_features) apart, the boundary halfway."""
-    margin = abs(mean_value) * math.sqrt(n_features) / std  # distance to the boundary, in stds
-    return 1 - 0.5 * math.erfc(margin / math.sqrt(2))
 
 
 class TensorBatches:
@@ -78,16 +73,10 @@ class GaussianClustersDataModule(LightningDataModule):
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
     @property
-    def bayes_accuracy(self) -> float:
+    def population(self) -> GaussianPair:
+        """The distribution the points are drawn from: what exact accuracies are computed against."""
         hp = self.hparams
-        return bayes_accuracy(hp.n_features, hp.mean_value, hp.std)
-
-    @property
-    def centres(self) -> tuple[Tensor, Tensor]:
-        """The centres of class 0 and class 1."""
-        hp = self.hparams
-        ones = torch.ones(hp.n_features)
-        return ones * (hp.mean_value + hp.bias), ones * (-hp.mean_value + hp.bias)
+        return GaussianPair.clusters(hp.n_features, hp.mean_value, hp.std, hp.bias)
 
     @property
     def n_train(self) -> int:

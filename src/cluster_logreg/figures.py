@@ -11,11 +11,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import Tensor
 
+from cluster_logreg.population import GaussianPair
+
 
 def decision_boundary_figure(
-    x: Tensor, y: Tensor, proba: Callable[[Tensor], Tensor], centres: tuple[Tensor, Tensor], title: str
+    x: Tensor, y: Tensor, proba: Callable[[Tensor], Tensor], population: GaussianPair, title: str
 ) -> Figure:
-    """2-D points `x` with labels `y`; `proba` maps (N, 2) points to P(class 1); `centres` of class 0 and 1."""
+    """2-D points `x` with labels `y`; `proba` maps (N, 2) points to P(class 1); `population` they come from."""
     x, y = x.cpu(), y.cpu()
     low, high = x.min(0).values - 1, x.max(0).values + 1
     g0, g1 = torch.meshgrid(torch.linspace(low[0], high[0], 150), torch.linspace(low[1], high[1], 150), indexing="xy")
@@ -32,7 +34,7 @@ def decision_boundary_figure(
         points = x[y == label]
         ax.scatter(points[:, 0], points[:, 1], s=5, color=colour, edgecolors="none", label=f"class {label}")
     # Equal, spherical clusters: the best boundary is the perpendicular bisector of the two centres.
-    c0, c1 = (c.cpu().numpy() for c in centres)
+    c0, c1 = np.array(population.centre0), np.array(population.centre1)
     middle, direction = (c0 + c1) / 2, c1 - c0
     xs = np.array(extent[:2])
     ax.plot(xs, middle[1] - direction[0] / direction[1] * (xs - middle[0]), "k--", linewidth=1.2)

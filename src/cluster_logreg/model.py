@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 from lightning import LightningModule
 from torch import Tensor, nn
+from torch.nn.functional import binary_cross_entropy_with_logits
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
@@ -20,6 +21,11 @@ class LogisticClassifier(LightningModule):
     regression with an over-parametrised weight, as in the tutorial. `forward` returns logits and
     the loss is BCE computed from them (`BCEWithLogitsLoss`), which equals the tutorial's
     `Sigmoid` + `BCELoss` but stays finite when the sigmoid saturates.
+
+    Every metric is logged at each validation (every `check_val_every_n_epoch` epochs), at the step
+    reached (TensorBoard's x axis), and once before training, at step 0. Where the DataModule knows
+    the distribution of its data (a `population`, see population.py), the exact accuracy on it is
+    logged too.
     """
 
     def __init__(self, n_features: int = 2, hidden_dim: int = 5, optimizer: OptimizerFactory | None = None):
@@ -31,18 +37,33 @@ class LogisticClassifier(LightningModule):
         self.loss_fn = nn.BCEWithLogitsLoss()
         # validate_args=False: the targets are ours (0/1 by construction); the checks cost a sync per step.
         self.train_acc, self.val_acc, self.test_acc = (BinaryAccuracy(validate_args=False) for _ in range(3))
-        self.train_loss = MeanMetric(nan_strategy="disable")  # a NaN loss shows as NaN, not as an error
+        # nan_strategy="disable": a NaN loss shows as NaN (the divergence check reads it), not as an error.
+        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
         self.val_acc_best = MaxMetric()
         # Saved in checkpoints: a resumed run goes on with the best so far and the train metrics
         # accumulated since the last log, so it ends with exactly the metrics of an uninterrupted one.
         for metric in (self.train_loss, self.train_acc, self.val_acc_best):
             metric.persistent(True)
+        self._before_training: dict[str, float] | None = None  # the step-0 point, until it is written
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(-1)
 
     def predict_proba(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self(x))
+
+    def affine_map(self) -> tuple[list[float], float]:
+        """The two layers composed into one score w.x + c (no nonlinearity between them), in float64."""
+        first, second = self.net[0], self.net[1]
+        with torch.no_grad():
+            w = (second.weight.double() @ first.weight.double()).squeeze(0)
+            c = second.weight.double() @ first.bias.double() + second.bias.double()
+        return w.tolist(), c.item()
+
+    def exact_metrics(self) -> dict[str, float]:
+        """`acc/true`, `acc/excess_error` and the map's shape, where the data's distribution is known; else {}."""
+        population = getattr(self.trainer.datamodule, "population", None) if self._trainer else None
+        return population.metrics(*self.affine_map()) if population is not None else {}
 
     @staticmethod
     def _predict(logits: Tensor) -> Tensor:
@@ -54,38 +75,69 @@ class LogisticClassifier(LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
-        # Accumulated here, logged at the validation cadence (on_train_epoch_end): for a model this
-        # small one `self.log` call costs more than the training step itself.
+        # Accumulated here, logged at the validation cadence: for a model this small one `self.log`
+        # call costs more than the training step itself.
         self.train_loss.update(loss.detach())
         self.train_acc.update(self._predict(logits.detach()), y.long())
+        if self._before_training is not None:  # the first step: its loss is the untrained model's
+            self._write_step_zero()
         return loss
 
-    def on_train_epoch_end(self) -> None:
-        epoch, trainer = self.current_epoch + 1, self.trainer
-        if epoch % trainer.check_val_every_n_epoch == 0 or epoch == trainer.max_epochs:
-            # The means over the epochs since the last log: train and val curves share their x values.
-            self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()})
-            self.train_loss.reset()
-            self.train_acc.reset()
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: BinaryAccuracy) -> None:
+    def _evaluate(self, batch: tuple[Tensor, Tensor], loss: MeanMetric, accuracy: BinaryAccuracy) -> None:
         x, y = batch
         logits = self(x)
-        accuracy.update(self._predict(logits), y.long())  # computed once, when Lightning logs it
-        self.log(f"{stage}/loss", self.loss_fn(logits, y), on_step=False, on_epoch=True, sync_dist=True)
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True)
+        # Each point's loss: the mean over points whatever the batches. (Not the batch mean with
+        # `weight=len(y)`: torchmetrics 1.9 ignores the weights when nan_strategy is "disable".)
+        loss.update(binary_cross_entropy_with_logits(logits, y, reduction="none"))
+        accuracy.update(self._predict(logits), y.long())
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_acc)
+        self._evaluate(batch, self.val_loss, self.val_acc)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_acc)
+        self._evaluate(batch, self.test_loss, self.test_acc)
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:  # the untrained model's check must not count as a best
+        values = {"loss/val": self._computed(self.val_loss), "acc/val": self._computed(self.val_acc)}
+        values |= self.exact_metrics()
+        if self.trainer.sanity_checking:  # before training (Lightning runs it, but logs nothing of it)
+            if self.global_step == 0:  # a fresh run, not a resumed one
+                self._before_training = {k: float(v) for k, v in values.items()}
             return
-        self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+        if self.train_loss.update_called:  # the steps since the previous validation
+            values |= {"loss/train": self._computed(self.train_loss), "acc/train": self._computed(self.train_acc)}
+        self.val_acc_best(values["acc/val"])
+        values["acc/val_best"] = self.val_acc_best.compute()
+        # Logged here rather than at the epoch's end, so the callbacks that report or check them at
+        # the end of this epoch (EpochReport, the divergence check) see this validation's values.
+        self._log_at_this_step(values)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_at_this_step({"loss/test": self._computed(self.test_loss), "acc/test": self._computed(self.test_acc)})
+
+    def _log_at_this_step(self, values: dict[str, Tensor | float]) -> None:
+        # `step` is the x axis of the curves (Lightning's loggers take it as such), not a metric. The
+        # values are the same in every DDP process already (synced metrics, the same weights):
+        # sync_dist only tells Lightning so; its mean of equal values changes nothing.
+        self.log_dict(values | {"step": float(self.global_step)}, sync_dist=True)
+
+    @staticmethod
+    def _computed(metric: MeanMetric | BinaryAccuracy) -> Tensor:
+        value = metric.compute()  # over all DDP processes
+        metric.reset()
+        return value
+
+    def _write_step_zero(self) -> None:
+        """The untrained model at step 0: validation and exact metrics from Lightning's sanity check,
+        train metrics from the first step (computed before its update: the whole training split
+        by default, the first batch with mini-batches)."""
+        values = self._before_training | {
+            "loss/train": float(self.train_loss.compute()),
+            "acc/train": float(self.train_acc.compute()),
+        }
+        self._before_training = None
+        for logger in self.loggers:
+            logger.log_metrics(values, step=0)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_factory is None:

@@ -12,18 +12,20 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning import Trainer, seed_everything
+from lightning import LightningDataModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-from cluster_logreg.callbacks import StopOnSignal
+from cluster_logreg.callbacks import StopOnSignal, tensorboards
 from cluster_logreg.checkpoints import check_fits, read_checkpoint, resume_checkpoint
-from cluster_logreg.config_checks import REPORTED_METRICS, bad_checkpoint, check_output_paths
+from cluster_logreg.config_checks import bad_checkpoint, check_output_paths
 from cluster_logreg.data import GaussianClustersDataModule
 from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid, one_line
 from cluster_logreg.files import write_json
+from cluster_logreg.metrics import LEARNED, REPORTED, TEST, TRUE, VALIDATION, chosen, shown, worst_value
 from cluster_logreg.model import LogisticClassifier
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,13 @@ _quiet_lightning()
 
 
 def train(cfg: DictConfig) -> float:
-    """Fit and test one configuration; return `cfg.optimized_metric` (what a sweeper optimises)."""
+    """Fit and test one configuration; return its optimised metric (what a sweeper optimises)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     check_output_paths(cfg)
     datamodule, model, trainer = build(cfg)
+    metric = _optimized_metric(cfg, datamodule)
     resume_from, first_epoch = resume_checkpoint(cfg, model)
+    _log_hparams(trainer, cfg)
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -62,22 +66,36 @@ def train(cfg: DictConfig) -> float:
     _stop_if_interrupted(trainer, run_dir)
     diverged = _divergence(trainer)
     if diverged:
-        return _report_divergence(cfg, trainer, run_dir, diverged)
-    if trainer.current_epoch % trainer.check_val_every_n_epoch or "val/loss" not in trainer.callback_metrics:
+        return _report_divergence(cfg, trainer, run_dir, diverged, metric)
+    if trainer.current_epoch % trainer.check_val_every_n_epoch or "loss/val" not in trainer.callback_metrics:
         # The last epochs ran after the last validation (or a resumed run had none left): validate now.
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _reported(trainer)  # read now: testing replaces the trainer's metrics with its own
     # The final weights (the same as checkpoints/last.ckpt) are tested, so eval.py on last.ckpt agrees.
     trainer.test(model, datamodule=datamodule, verbose=False)
 
-    metrics |= _reported(trainer)
-    _log_hparams_with_metrics(trainer, cfg, metrics)
+    # The exact metrics again, in float64: what was logged went through float32 tensors.
+    metrics |= _reported(trainer) | model.exact_metrics()
     if trainer.is_global_zero:  # under DDP the other processes share this directory
         epochs_run = trainer.current_epoch - first_epoch
         results = _results(cfg, trainer, datamodule, metrics, fit_seconds, epochs_run)
-        write_json(run_dir / "metrics.json", results)
+        write_json(run_dir / "metrics.json", results | {"optimized_metric": metric})
         _report(run_dir, metrics, fit_seconds)
-    return metrics[cfg.optimized_metric]
+    return metrics[metric]
+
+
+def _optimized_metric(cfg: DictConfig, datamodule: LightningDataModule) -> str:
+    """The metric `optimized_metric` stands for with this data (`auto`: the exact accuracy where it exists)."""
+    known = getattr(datamodule, "population", None) is not None
+    metric = chosen(cfg.optimized_metric, known)
+    if not known and metric in (*TRUE, *LEARNED):
+        raise invalid(
+            "optimized_metric",
+            metric,
+            f"auto or one of {', '.join(VALIDATION + TEST)}",
+            "needs data whose distribution is known, and this data's is not",
+        )
+    return metric
 
 
 def _stop_if_interrupted(trainer: Trainer, run_dir: Path) -> None:
@@ -97,7 +115,7 @@ def _divergence(trainer: Trainer) -> EarlyStopping | None:
     return next((c for c in trainer.early_stopping_callbacks if c.stopping_reason == non_finite), None)
 
 
-def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped: EarlyStopping) -> float:
+def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped: EarlyStopping, metric: str) -> float:
     """Record the divergence in metrics.json; a single run then ends with an error, a sweep goes on."""
     epoch = stopped.stopped_epoch + 1
     loss = float(trainer.callback_metrics[stopped.monitor])
@@ -113,13 +131,14 @@ def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped
         # the search on a failed trial, and refuses NaN), the summary shows it as diverged, and the
         # worst value of the metric keeps any search from choosing it.
         log.error(message)
-        return float("inf") if cfg.optimized_metric.endswith("loss") else 0.0
+        return worst_value(metric)
     raise Diverged(message)
 
 
 def build(cfg: DictConfig) -> tuple[GaussianClustersDataModule, LogisticClassifier, Trainer]:
     """Seed, then instantiate the data, the model and the trainer (with its loggers and callbacks)."""
     _check_accelerator(cfg.trainer.accelerator)
+    use_threads(cfg.cpu_threads)
     seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
@@ -130,9 +149,17 @@ def build(cfg: DictConfig) -> tuple[GaussianClustersDataModule, LogisticClassifi
     return datamodule, model, trainer
 
 
+def use_threads(cpu_threads: int | None) -> None:
+    """A fixed number of CPU threads (1 by default), whatever the launcher or OMP_NUM_THREADS: the same
+    job then gives the same metrics to the last bit anywhere (sums are split differently over threads)."""
+    if cpu_threads is not None:
+        torch.set_num_threads(cpu_threads)
+
+
 def evaluate(cfg: DictConfig) -> float:
-    """Test a checkpoint on the test split of the data it was trained on; return test/acc."""
+    """Test a checkpoint on the test split of the data it was trained on; return acc/test."""
     _check_accelerator(cfg.trainer.accelerator)
+    use_threads(cfg.cpu_threads)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ckpt_path = Path(cfg.ckpt_path)
     checkpoint = read_checkpoint(ckpt_path)
@@ -147,10 +174,10 @@ def evaluate(cfg: DictConfig) -> float:
     model.load_state_dict(checkpoint["state_dict"])
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     trainer.test(model, datamodule=datamodule, verbose=False)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    metrics = _reported(trainer) | model.exact_metrics()
     write_json(run_dir / "metrics.json", {**metrics, "ckpt_path": str(ckpt_path.resolve())})
     _report(run_dir, metrics)
-    return metrics["test/acc"]
+    return metrics["acc/test"]
 
 
 def _results(
@@ -166,7 +193,7 @@ def _results(
     return {
         "status": "completed",
         **metrics,
-        "bayes_acc": datamodule.bayes_accuracy,
+        **_bayes_accuracy(datamodule),
         "epochs": trainer.current_epoch,
         "fit_seconds": round(fit_seconds, 3),  # of this process: a resumed run counts its own epochs
         "samples_per_second": round(datamodule.n_train * epochs_run / fit_seconds),
@@ -176,8 +203,14 @@ def _results(
     }
 
 
+def _bayes_accuracy(datamodule: LightningDataModule) -> dict[str, float]:
+    """What the accuracies are measured against, where the data's distribution is known."""
+    population = getattr(datamodule, "population", None)
+    return {"bayes_acc": population.bayes_accuracy()} if population is not None else {}
+
+
 def _reported(trainer: Trainer) -> dict[str, float]:
-    return {k: float(trainer.callback_metrics[k]) for k in REPORTED_METRICS if k in trainer.callback_metrics}
+    return {k: float(trainer.callback_metrics[k]) for k in REPORTED if k in trainer.callback_metrics}
 
 
 def _check_accelerator(accelerator: str) -> None:
@@ -206,12 +239,32 @@ def _check_processes_can_start(trainer: Trainer, strategy: str | None) -> None:
         )
 
 
-def _log_hparams_with_metrics(trainer: Trainer, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """Give TensorBoard's HParams tab this run's settings with its real final metrics."""
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(_hparams(cfg, trainer), metrics=metrics, step=trainer.global_step)
-            logger.save()
+@rank_zero_only  # as Lightning's loggers: under DDP the other processes write no events
+def _log_hparams(trainer: Trainer, cfg: DictConfig) -> None:
+    """Give TensorBoard's HParams tab this run's settings; its metrics are the last value of each curve,
+    so a run in progress shows there too.
+
+    Only the session records, not Lightning's experiment record: without one, TensorBoard builds the
+    table's columns from every run's settings and puts the settings that differ between runs (what a
+    sweep varied) first, the constant ones after them.
+    """
+    _, session_start, session_end = hparams_summaries(_flat(_hparams(cfg, trainer)), {})
+    for writer in tensorboards(trainer):
+        file_writer = writer._get_file_writer()
+        for summary in (session_start, session_end):
+            file_writer.add_summary(summary)
+        file_writer.flush()
+
+
+def _flat(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"optimizer": {"lr": 0.1}} -> {"optimizer/lr": 0.1}."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}/")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
@@ -233,7 +286,7 @@ def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
 
 
 def _report(run_dir: Path, metrics: dict[str, float], fit_seconds: float | None = None) -> None:
-    shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    values = "  ".join(f"{k}={shown(k, v)}" for k, v in metrics.items())
     timing = f"  (fit {fit_seconds:.2f} s)" if fit_seconds is not None else ""
-    log.info(f"{shown}{timing}")
+    log.info(f"{values}{timing}")
     log.info(f"Run directory: {run_dir}")

@@ -1,8 +1,16 @@
 """OmegaConf resolvers the configs use; registered by the entry points before Hydra composes."""
 
 import os
+import re
+from collections.abc import Sequence
 
 from omegaconf import OmegaConf
+
+from cluster_logreg.metrics import direction
+
+# Presets name a whole sweep, not what one of its jobs varies.
+NOT_IN_JOB_NAMES = ("experiment", "hparams_search")
+MAX_JOB_NAME = 120  # characters: far below the 255 bytes a file name may have
 
 
 def available_accelerators() -> str:
@@ -12,7 +20,31 @@ def available_accelerators() -> str:
     return "cpu,gpu" if torch.cuda.is_available() else "cpu"
 
 
+def job_name(overrides: Sequence[str]) -> str:
+    """A sweep job's overrides, short: `model.optimizer.lr=0.1 seed=2` -> `lr=0.1,seed=2`.
+
+    It names the job's directory, so TensorBoard (which names a run by its directory) shows each run
+    by what it tried. A key is shortened to its last part unless another override ends the same way.
+    """
+    pairs = [o.lstrip("+~").split("=", 1) for o in overrides]
+    pairs = [(k, v) for k, v in ((p[0], p[1] if len(p) > 1 else "") for p in pairs) if k not in NOT_IN_JOB_NAMES]
+    parts = [re.split(r"[./]", key) for key, _ in pairs]
+
+    def short(i: int) -> str:
+        for n in range(1, len(parts[i]) + 1):
+            tail = parts[i][-n:]
+            if all(other[-n:] != tail for j, other in enumerate(parts) if j != i):
+                return ".".join(tail)
+        return ".".join(parts[i])
+
+    name = ",".join(f"{short(i)}={value}" for i, (_, value) in enumerate(pairs))
+    return re.sub(r"[/\\\s'\"]", "_", name)[:MAX_JOB_NAME]  # one directory level
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("available_accelerators", available_accelerators, replace=True)
     # In run directory names: two runs started in the same microsecond are still two processes.
     OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
+    OmegaConf.register_new_resolver("job_name", job_name, replace=True)
+    # An Optuna search's direction follows the metric it optimises (`auto` is an accuracy).
+    OmegaConf.register_new_resolver("direction", direction, replace=True)

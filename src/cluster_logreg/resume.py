@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -40,7 +41,27 @@ def resume_arguments(arguments: list[str]) -> list[str]:
     now = [a for a in given if not a.startswith("resume=")]
     replaced = {_key(a) for a in now}
     kept = [o for o in OmegaConf.load(saved) if _key(o) not in replaced | {"resume"}]
-    return [script, *kept, *now, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+    return [script, *kept, *now, f"resume={hydra_value(str(run_dir))}", f"hydra.run.dir={hydra_value(str(run_dir))}"]
+
+
+def hydra_value(text: str) -> str:
+    """`text` as a Hydra override's value: quoted where Hydra would read syntax into it (a sweep job's
+    directory, e.g. `1_lr=0.1,seed=2`, holds `=` and `,`, which Hydra takes for a sweep)."""
+    if re.fullmatch(r"[A-Za-z0-9_/\-+.$%*@?|]+", text):
+        return text
+    quote = "'" if "'" not in text else '"'
+    return f"{quote}{text}{quote}"
+
+
+def quote_path_arguments(arguments: list[str], keys: tuple[str, ...]) -> list[str]:
+    """The command line with the values of `keys` (paths, as typed in a shell) quoted for Hydra."""
+    quoted = []
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key in keys and value and value[0] not in "'\"":
+            argument = f"{key}={hydra_value(value)}"
+        quoted.append(argument)
+    return quoted
 
 
 def _same_dir(value: str, run_dir: Path) -> bool:

@@ -1,4 +1,4 @@
-"""A Hydra callback that keeps summary.csv and summary.md in a sweep directory, one row per job.
+"""A Hydra callback that keeps summary.csv, summary.md and summary.png in a sweep directory, one row per job.
 
 Every job records its outcome (ok, or failed with the one-line reason) in its own directory as it
 ends, and the summary is rebuilt from those records under a file lock. This works the same with
@@ -8,11 +8,14 @@ summary is complete even when a failed job makes Hydra end the sweep with an err
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import io
 import json
 import logging
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +26,35 @@ from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.errors import is_user_error, one_line
 from cluster_logreg.files import write_json, write_text_atomically
+from cluster_logreg.metrics import lower_is_better, shown
 
 log = logging.getLogger(__name__)
 
 JOB_STATUS = "job_status.json"
 METRIC_COLUMNS = (
-    *("val/loss", "val/acc", "val/acc_best", "test/acc", "test/loss"),
+    *("acc/true", "acc/excess_error", "loss/val", "acc/val", "acc/test", "loss/test", "model/weight_norm"),
     *("epochs", "fit_seconds", "samples_per_second"),
 )
-COLUMNS = ("job", "overrides", "status", "reason", *METRIC_COLUMNS, "accelerator", "best")
+# The sweep being run by this process, for `summary_even_if_a_job_fails`.
+_running: tuple[SweepSummary, Path] | None = None
 
 
 class SweepSummary(Callback):
-    """Marks as best the ok job with the highest (mode=max) or lowest (mode=min) `rank_by`.
+    """Marks (`mark`: best, fastest, ...) the ok job with the best value of `rank_by`.
 
-    mode=None means min for a loss, max otherwise. Ties (several jobs at val/acc_best = 1.0, say)
-    go to the lowest val/loss.
+    rank_by=None: each job's own optimised metric, as its metrics.json names it (`optimized_metric`:
+    auto stands for the exact accuracy on the clusters, a validation metric on other data). mode=None:
+    lowest for a loss or an error, highest otherwise. Ties go to the lowest loss/val.
     """
 
-    def __init__(self, rank_by: str = "val/acc_best", mode: str | None = None):
+    def __init__(self, rank_by: str | None = None, mode: str | None = None, mark: str = "best"):
         if mode not in ("max", "min", None):
             raise ValueError(f"hydra.callbacks.sweep_summary.mode={mode!r} is not valid; valid: max | min | null")
-        self.rank_by = rank_by
-        self.mode = mode or ("min" if rank_by.endswith("loss") else "max")
+        self.rank_by, self.mode, self.mark = rank_by, mode, mark
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _running
+        _running = (self, Path(config.hydra.sweep.dir))
         log.info(f"Sweep directory: {config.hydra.sweep.dir} (summary.md there is updated as jobs end)")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
@@ -65,28 +72,50 @@ class SweepSummary(Callback):
         self.write(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        table = self.write(Path(config.hydra.sweep.dir))
-        log.info(f"Sweep summary ({config.hydra.sweep.dir}/summary.md):\n{table}")
+        global _running
+        _running = None
+        self.report(Path(config.hydra.sweep.dir))
 
-    def write(self, sweep_dir: Path) -> str:
-        """Rebuild both summary files from the job directories; return the Markdown table."""
+    def report(self, sweep_dir: Path) -> None:
+        """Rebuild the summary and print it: the table, where it is, and the figure."""
+        table = self.write(sweep_dir, with_figure=True)
+        figure = sweep_dir / "summary.png"
+        drawn = f", figure: {figure}" if figure.is_file() else ""
+        log.info(f"Sweep summary ({sweep_dir}/summary.md{drawn}):\n{table}")
+
+    def write(self, sweep_dir: Path, with_figure: bool = False) -> str:
+        """Rebuild the summary files from the job directories; return the Markdown text."""
         with open(sweep_dir / ".summary.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel jobs ending together take turns
-            rows = self._rows(sweep_dir)
-            table = markdown(rows)
-            write_text_atomically(sweep_dir / "summary.csv", as_csv(rows))
-            write_text_atomically(sweep_dir / "summary.md", table)
-        return table
+            rows = [job_row(d) for d in job_dirs(sweep_dir)]
+            ranked_by = self._mark(rows)
+            columns = _columns(ranked_by, self.mark)
+            text = _headline(rows, ranked_by, self.mark, self._mode) + "\n" + markdown(rows, columns)
+            write_text_atomically(sweep_dir / "summary.csv", as_csv(rows, columns))
+            write_text_atomically(sweep_dir / "summary.md", text)
+            if with_figure:
+                _draw(sweep_dir / "summary.png", rows, ranked_by)
+        return text
 
-    def _rows(self, sweep_dir: Path) -> list[dict[str, Any]]:
-        job_dirs = [d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
-        # Shorter names first, then alphabetical: 0, 1, ..., 9, 10 for Hydra's numbered job directories.
-        rows = [job_row(d) for d in sorted(job_dirs, key=lambda d: (len(d.name), d.name))]
-        ranked = [r for r in rows if r["status"] == "ok" and isinstance(r.get(self.rank_by), float)]
-        if ranked:
-            sign = 1 if self.mode == "max" else -1
-            max(ranked, key=lambda r: (sign * r[self.rank_by], -r["val/loss"]))["best"] = "yes"
-        return rows
+    def _mode(self, metric: str) -> str:
+        return self.mode or ("min" if lower_is_better(metric) else "max")
+
+    def _mark(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Mark the best ok row of each ranking metric in use; return those metrics."""
+        for row in rows:
+            row[self.mark] = ""
+        metrics = []
+        for row in rows:
+            metric = self.rank_by or row.get("optimized_metric")
+            if row["status"] == "ok" and isinstance(row.get(metric), (int, float)):
+                row["_ranked_by"] = metric
+                metrics += [metric] if metric not in metrics else []
+        for metric in metrics:
+            sign = 1 if self._mode(metric) == "max" else -1
+            ranked = [r for r in rows if r.get("_ranked_by") == metric]
+            tie_break = lambda r: -r["loss/val"] if isinstance(r.get("loss/val"), float) else 0.0  # noqa: E731
+            max(ranked, key=lambda r: (sign * r[metric], tie_break(r)))[self.mark] = "yes"
+        return metrics
 
 
 def _reason(error: BaseException) -> str:
@@ -94,39 +123,90 @@ def _reason(error: BaseException) -> str:
     return one_line(error) if is_user_error(error) else f"{type(error).__name__}: {one_line(error)}"
 
 
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The sweep's job directories in job order (named `<number>_<what it varies>`)."""
+    dirs = [d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
+    number = lambda d: int(m.group()) if (m := re.match(r"\d+", d.name)) else -1  # noqa: E731
+    return sorted(dirs, key=lambda d: (number(d), d.name))
+
+
 def job_row(job_dir: Path) -> dict[str, Any]:
     status_file, metrics_file = job_dir / JOB_STATUS, job_dir / "metrics.json"
+    overrides = list(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
     if status_file.is_file():
         row = json.loads(status_file.read_text())
     else:  # still running, or killed before Hydra could record its end
-        overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
-        row = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "incomplete", "reason": ""}
+        row = {"job": job_dir.name.split("_")[0], "overrides": " ".join(overrides), "status": "incomplete"}
+        row["reason"] = ""
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result
         row |= {"status": "diverged", "reason": metrics["reason"]}
-    return row | {k: metrics.get(k, "") for k in (*METRIC_COLUMNS, "accelerator")} | {"best": ""}
+    row["settings"] = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    return metrics | row  # the record's status wins over metrics.json's
 
 
-def as_csv(rows: list[dict[str, Any]]) -> str:
+def _columns(ranked_by: list[str], mark: str) -> list[str]:
+    extra = [m for m in ranked_by if m not in METRIC_COLUMNS]  # e.g. acc/val_best on data without a population
+    return ["job", "overrides", "status", "reason", *METRIC_COLUMNS, *extra, "accelerator", mark]
+
+
+def _headline(rows: list[dict[str, Any]], ranked_by: list[str], mark: str, mode: Any) -> str:
+    lines = []
+    for metric in ranked_by:
+        row = next(r for r in rows if r.get(mark) == "yes" and r.get("_ranked_by") == metric)
+        how = "highest" if mode(metric) == "max" else "lowest"
+        lines.append(f"{mark.capitalize()} by {metric} ({how}): job {row['job']}, {row['overrides'] or 'the defaults'}")
+    bayes = next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
+    if bayes is not None:
+        lines.append(f"Bayes-optimal accuracy on this data (the ceiling of acc/true): {bayes:.6f}")
+    return "".join(f"{line}  \n" for line in lines) if lines else "No job has finished yet.  \n"
+
+
+def as_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    mark = columns[-1]
+
     def cell(row: dict[str, Any], column: str) -> str:
-        value = row[column]
-        if column == "status" and row["reason"]:
+        value = row.get(column, "")
+        if column == "status" and row.get("reason"):
             value = f"{value}: {row['reason']}"
-        if column == "best":
-            value = "**best**" if value else ""
+        if column == mark:
+            value = f"**{mark}**" if value else ""
         if isinstance(value, float):
-            value = f"{value:.3g}" if "loss" in column else f"{value:.4f}"
+            value = shown(column, value)
         return str(value).replace("|", "\\|")
 
-    shown = [c for c in COLUMNS if c != "reason"]
-    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
-    lines += ["| " + " | ".join(cell(row, c) for c in shown) + " |" for row in rows]
+    visible = [c for c in columns if c != "reason"]
+    lines = ["| " + " | ".join(visible) + " |", "|" + "---|" * len(visible)]
+    lines += ["| " + " | ".join(cell(row, c) for c in visible) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _draw(path: Path, rows: list[dict[str, Any]], ranked_by: list[str]) -> None:
+    from cluster_logreg.sweep_figure import sweep_figure  # matplotlib: only once the sweep has ended
+
+    path.unlink(missing_ok=True)
+    if len(ranked_by) == 1:  # jobs ranked by different metrics share no axis
+        figure = sweep_figure(rows, ranked_by[0])
+        if figure is not None:
+            figure.savefig(path, dpi=100)
+
+
+@contextlib.contextmanager
+def summary_even_if_a_job_fails() -> Iterator[None]:
+    """Around a Hydra app: when a failed job makes Hydra end a sweep with its error, the summary is
+    still printed (Hydra skips `on_multirun_end` then), before the error line."""
+    try:
+        yield
+    except BaseException:
+        if _running is not None:
+            summary, sweep_dir = _running
+            summary.report(sweep_dir)
+        raise

@@ -1,0 +1,84 @@
+"""The exact accuracy on the clusters' distribution: against a million fresh points and hand-computed cases."""
+
+import math
+
+import pytest
+import torch
+
+from cluster_logreg.data import make_clusters
+from cluster_logreg.model import LogisticClassifier
+from cluster_logreg.population import GaussianPair
+
+POINTS_PER_CLASS = 500_000  # 10^6 fresh points in all
+TUTORIAL = GaussianPair.clusters(n_features=2, mean_value=2.5, std=1.0, bias=1.3)
+
+
+def monte_carlo(population: GaussianPair, w: list[float], c: float, mean_value: float, bias: float):
+    """Accuracy of `class 1 where w.x + c > 0` on points drawn by the project's own data generator,
+    and the standard deviation of that estimate."""
+    n_features = len(w)
+    x, y = make_clusters(
+        POINTS_PER_CLASS, n_features, mean_value, population.std, bias, torch.Generator().manual_seed(2026)
+    )
+    predicted = (x.double() @ torch.tensor(w, dtype=torch.float64) + c) > 0
+    errors = [(predicted[y == label] != bool(label)).double().mean().item() for label in (0, 1)]
+    # Half the points from each class: the two error rates are estimated independently.
+    sd = 0.5 * math.sqrt(sum(e * (1 - e) / POINTS_PER_CLASS for e in errors))
+    return 1 - sum(errors) / 2, sd
+
+
+@pytest.mark.parametrize(
+    ("n_features", "mean_value", "std", "bias", "w", "c"),
+    [
+        (2, 2.5, 1.0, 1.3, [-1.0, -0.8], 1.9),  # the tutorial's clusters, a boundary off the best one
+        (2, 2.5, 1.0, 1.3, [-0.3, -1.2], 2.6),  # ... a worse one (accuracy ~99.5 %)
+        (5, 0.3, 1.5, -0.7, [0.4, -1.1, -0.2, 0.9, -0.5], 0.3),  # overlapping clusters in 5-D, any bias
+        (1, 1.0, 2.0, 4.0, [-2.0], 7.5),  # 1-D, wide clusters far from the origin
+    ],
+)
+def test_exact_accuracy_agrees_with_a_million_fresh_points(n_features, mean_value, std, bias, w, c):
+    population = GaussianPair.clusters(n_features, mean_value, std, bias)
+    exact = population.accuracy(w, c)
+    estimate, sd = monte_carlo(population, w, c, mean_value, bias)
+    assert abs(estimate - exact) <= 5 * sd, (estimate, exact, sd)
+    assert 0.5 < exact < population.bayes_accuracy()
+
+
+def test_exact_accuracy_of_a_model_agrees_with_a_million_fresh_points():
+    torch.manual_seed(3)
+    model = LogisticClassifier(n_features=3, hidden_dim=5)  # an untrained model: a boundary anywhere
+    population = GaussianPair.clusters(3, 1.0, 1.0, 0.5)
+    w, c = model.affine_map()
+    estimate, sd = monte_carlo(population, w, c, 1.0, 0.5)
+    assert abs(estimate - population.accuracy(w, c)) <= 5 * sd
+
+
+def test_the_perfect_boundary_scores_the_bayes_accuracy_and_the_flipped_one_its_complement():
+    w = list(TUTORIAL.bayes_direction)  # normal to the perpendicular bisector, towards class 1
+    middle = [(a + b) / 2 for a, b in zip(TUTORIAL.centre0, TUTORIAL.centre1, strict=True)]
+    c = -sum(wi * mi for wi, mi in zip(w, middle, strict=True))
+    bayes = TUTORIAL.bayes_accuracy()
+    margin = 2.5 * math.sqrt(2)  # half the distance between the centres, in standard deviations
+    assert bayes == pytest.approx(0.5 * math.erfc(-margin / math.sqrt(2)), abs=1e-15)  # Phi(3.536) = 99.98 %
+    metrics = TUTORIAL.metrics(w, c)
+    assert metrics["acc/true"] == pytest.approx(bayes, abs=1e-15)
+    assert metrics["acc/excess_error"] == pytest.approx(0, abs=1e-15)
+    assert metrics["model/cosine_to_bayes"] == pytest.approx(1)
+    assert TUTORIAL.accuracy([-v for v in w], -c) == pytest.approx(1 - bayes, abs=1e-15)
+    assert TUTORIAL.metrics([3 * v for v in w], 3 * c)["acc/true"] == pytest.approx(bayes, abs=1e-15)  # any scale
+
+
+def test_a_shifted_boundary_by_hand():
+    # 1-D, class 0 ~ N(1, 1), class 1 ~ N(-1, 1); class 1 where -x + 0.5 > 0, i.e. x < 0.5:
+    # class 0 is wrong below 0.5, Phi(-0.5); class 1 above it, Phi(-1.5) (from tables).
+    population = GaussianPair.clusters(n_features=1, mean_value=1.0, std=1.0, bias=0.0)
+    expected = 1 - (0.30853753872598688 + 0.066807201268858057) / 2
+    assert population.accuracy([-1.0], 0.5) == pytest.approx(expected, abs=1e-15)
+    metrics = population.metrics([-1.0], 0.5)
+    assert metrics["acc/excess_error"] == pytest.approx(population.bayes_accuracy() - expected, abs=1e-15)
+    assert metrics["model/cosine_to_bayes"] == 1.0 and metrics["model/weight_norm"] == 1.0
+
+
+def test_a_constant_score_is_right_on_half_of_the_points():
+    assert TUTORIAL.accuracy([0.0, 0.0], 3.0) == 0.5
+    assert TUTORIAL.metrics([0.0, 0.0], -1.0)["model/cosine_to_bayes"] == 0.0
