@@ -149,11 +149,14 @@ def build(cfg: DictConfig) -> tuple[GaussianClustersDataModule, LogisticClassifi
     return datamodule, model, trainer
 
 
+_TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before any job of a sweep changed it
+
+
 def use_threads(cpu_threads: int | None) -> None:
     """A fixed number of CPU threads (1 by default), whatever the launcher or OMP_NUM_THREADS: the same
-    job then gives the same metrics to the last bit anywhere (sums are split differently over threads)."""
-    if cpu_threads is not None:
-        torch.set_num_threads(cpu_threads)
+    job then gives the same metrics to the last bit anywhere (sums are split differently over threads).
+    None: torch's own default for this process."""
+    torch.set_num_threads(cpu_threads or _TORCH_DEFAULT_THREADS)
 
 
 def evaluate(cfg: DictConfig) -> float:

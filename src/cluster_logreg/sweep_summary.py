@@ -90,12 +90,25 @@ class SweepSummary(Callback):
             rows = [job_row(d) for d in job_dirs(sweep_dir)]
             ranked_by = self._mark(rows)
             columns = _columns(ranked_by, self.mark)
-            text = _headline(rows, ranked_by, self.mark, self._mode) + "\n" + markdown(rows, columns)
+            text = self._headline(rows, ranked_by) + "\n" + markdown(rows, columns)
             write_text_atomically(sweep_dir / "summary.csv", as_csv(rows, columns))
             write_text_atomically(sweep_dir / "summary.md", text)
             if with_figure:
                 _draw(sweep_dir / "summary.png", rows, ranked_by)
         return text
+
+    def _headline(self, rows: list[dict[str, Any]], ranked_by: list[str]) -> str:
+        """Which job is marked and by what; the ceiling of the exact accuracy where there is one."""
+        lines = []
+        for metric in ranked_by:
+            row = next(r for r in rows if r[self.mark] == "yes" and r.get("_ranked_by") == metric)
+            how = "highest" if self._mode(metric) == "max" else "lowest"
+            job = f"job {row['job']}, {row['overrides'] or 'no overrides'}"
+            lines.append(f"{self.mark.capitalize()} by {metric} ({how}): {job}")
+        bayes = next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
+        if bayes is not None:
+            lines.append(f"Bayes-optimal accuracy on this data (the ceiling of acc/true): {bayes:.6f}")
+        return "".join(f"{line}  \n" for line in lines) if lines else "No job has finished yet.  \n"
 
     def _mode(self, metric: str) -> str:
         return self.mode or ("min" if lower_is_better(metric) else "max")
@@ -148,18 +161,6 @@ def job_row(job_dir: Path) -> dict[str, Any]:
 def _columns(ranked_by: list[str], mark: str) -> list[str]:
     extra = [m for m in ranked_by if m not in METRIC_COLUMNS]  # e.g. acc/val_best on data without a population
     return ["job", "overrides", "status", "reason", *METRIC_COLUMNS, *extra, "accelerator", mark]
-
-
-def _headline(rows: list[dict[str, Any]], ranked_by: list[str], mark: str, mode: Any) -> str:
-    lines = []
-    for metric in ranked_by:
-        row = next(r for r in rows if r.get(mark) == "yes" and r.get("_ranked_by") == metric)
-        how = "highest" if mode(metric) == "max" else "lowest"
-        lines.append(f"{mark.capitalize()} by {metric} ({how}): job {row['job']}, {row['overrides'] or 'the defaults'}")
-    bayes = next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
-    if bayes is not None:
-        lines.append(f"Bayes-optimal accuracy on this data (the ceiling of acc/true): {bayes:.6f}")
-    return "".join(f"{line}  \n" for line in lines) if lines else "No job has finished yet.  \n"
 
 
 def as_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
