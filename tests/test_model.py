@@ -6,7 +6,7 @@ from lightning import Trainer
 from torch import nn
 
 from cluster_logreg.data import GaussianClustersDataModule
-from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
+from cluster_logreg.metrics import TEST, TRAIN, TRUE, VALIDATION
 from cluster_logreg.model import LogisticClassifier
 
 SGD = functools.partial(torch.optim.SGD, lr=0.01, momentum=0.9)
@@ -63,7 +63,7 @@ def fit_in_process(tmp_path, n_per_class: int, max_epochs: int) -> tuple[Trainer
 
 def test_logged_metric_names(tmp_path):
     trainer, model, dm = fit_in_process(tmp_path, n_per_class=100, max_epochs=3)
-    assert {*TRAIN, *VALIDATION, *TRUE, *LEARNED} <= set(trainer.callback_metrics)
+    assert {*TRAIN, *VALIDATION, *TRUE} <= set(trainer.callback_metrics)
     trainer.test(model, datamodule=dm, verbose=False)
     assert set(TEST) <= set(trainer.callback_metrics)
 

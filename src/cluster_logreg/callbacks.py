@@ -181,7 +181,9 @@ class ScoreHistograms(Callback):
         for label in (0, 1):
             scores = logits[(labels == label) & np.isfinite(logits)]  # a tiny split may lack a class
             for writer in writers if len(scores) else ():
-                writer.add_histogram(f"model/logit_class{label}", scores, trainer.global_step)
+                # 30 bins, as many as TensorBoard draws: its default ("tensorflow", ~1500 exponential
+                # buckets) costs 1 ms a histogram, 7x as much.
+                writer.add_histogram(f"model/logit_class{label}", scores, trainer.global_step, bins=30)
 
 
 class LinearMapText(Callback):
