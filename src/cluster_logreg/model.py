@@ -48,7 +48,7 @@ class LogisticClassifier(LightningModule):
         # accumulated since the last log, so it ends with exactly the metrics of an uninterrupted one.
         for metric in (self.train_loss, self.train_acc, self.val_acc_best):
             metric.persistent(True)
-        self._before_training: dict[str, float] | None = None  # the step-0 point, until it is written
+        self._before_training: dict[str, Tensor | float] | None = None  # the step-0 point, until it is written
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(-1)
