@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard import SummaryWriter
 
 from cluster_logreg.errors import Interrupted
-from cluster_logreg.metrics import shown
+from cluster_logreg.metrics import TRAIN, TRUE, shown
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class EpochReport(Callback):
     A progress bar redrawn every one-step epoch costs more than the step itself and fills log files.
     """
 
-    SHOWN = ("loss/train", "acc/train", "loss/val", "acc/val", "acc/true", "acc/excess_error")
+    SHOWN = (*TRAIN, "loss/val", "acc/val", *TRUE)
 
     def __init__(self, every_n_epochs: int = 100):
         self.every_n_epochs = every_n_epochs

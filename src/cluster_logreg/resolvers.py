@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from omegaconf import OmegaConf
 
 from cluster_logreg.metrics import direction
+from cluster_logreg.resume import split_override
 
 # Presets name a whole sweep, not what one of its jobs varies.
 NOT_IN_JOB_NAMES = ("experiment", "hparams_search")
@@ -26,8 +27,7 @@ def job_name(overrides: Sequence[str]) -> str:
     It names the job's directory, so TensorBoard (which names a run by its directory) shows each run
     by what it tried. A key is shortened to its last part unless another override ends the same way.
     """
-    pairs = [o.lstrip("+~").split("=", 1) for o in overrides]
-    pairs = [(k, v) for k, v in ((p[0], p[1] if len(p) > 1 else "") for p in pairs) if k not in NOT_IN_JOB_NAMES]
+    pairs = [(k, v) for k, v in map(split_override, overrides) if k not in NOT_IN_JOB_NAMES]
     parts = [re.split(r"[./]", key) for key, _ in pairs]
 
     def short(i: int) -> str:

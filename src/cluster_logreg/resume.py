@@ -68,6 +68,11 @@ def _same_dir(value: str, run_dir: Path) -> bool:
     return Path(value.strip("'\"")).resolve() == run_dir.resolve()
 
 
+def split_override(override: str) -> tuple[str, str]:
+    """`+a.b=1`, `a.b=1` -> (`a.b`, `1`); `~a.b` -> (`a.b`, ``)."""
+    key, _, value = override.lstrip("+~").partition("=")
+    return key, value
+
+
 def _key(override: str) -> str:
-    """`+a.b=1`, `~a.b`, `a.b=1` -> `a.b`."""
-    return override.lstrip("+~").split("=", 1)[0]
+    return split_override(override)[0]

@@ -38,15 +38,15 @@ def _is_seed(key: str) -> bool:
     return key == "seed" or key.endswith(".seed")
 
 
-def sweep_figure(rows: list[Row], metric: str) -> Figure | None:
-    """`rows`: the summary's, each with `settings` (its job's overrides as a dict); None if nothing varied."""
+def sweep_figure(rows: list[Row], metric: str, bayes: float | None = None) -> Figure | None:
+    """`rows`: the summary's, each with `settings` (its job's overrides as a dict); `bayes`: the data's
+    Bayes-optimal accuracy, drawn where the metric is acc/true. None if nothing varied."""
     done = [r for r in rows if r["status"] == "ok" and isinstance(r.get(metric), (int, float))]
     keys = sorted({k for r in rows for k in r["settings"]})
     swept = [k for k in keys if len({str(r["settings"].get(k)) for r in rows}) > 1]
     axes_keys = [k for k in swept if not _is_seed(k)] or swept
     if not done or not axes_keys:
         return None
-    bayes = next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
 
     fig = Figure(figsize=(6.4 * len(axes_keys), 4.8))
     FigureCanvasAgg(fig)

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from cluster_logreg.errors import is_user_error, one_line
 from cluster_logreg.files import write_json, write_text_atomically
 from cluster_logreg.metrics import lower_is_better, shown
+from cluster_logreg.resume import split_override
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class SweepSummary(Callback):
             how = "highest" if self._mode(metric) == "max" else "lowest"
             job = f"job {row['job']}, {row['overrides'] or 'no overrides'}"
             lines.append(f"{self.mark.capitalize()} by {metric} ({how}): {job}")
-        bayes = next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
+        bayes = bayes_accuracy(rows)
         if bayes is not None:
             lines.append(f"Bayes-optimal accuracy on this data (the ceiling of acc/true): {bayes:.6f}")
         return "".join(f"{line}  \n" for line in lines) if lines else "No job has finished yet.  \n"
@@ -154,8 +155,13 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result
         row |= {"status": "diverged", "reason": metrics["reason"]}
-    row["settings"] = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    row["settings"] = dict(split_override(o) for o in overrides if "=" in o)
     return metrics | row  # the record's status wins over metrics.json's
+
+
+def bayes_accuracy(rows: list[dict[str, Any]]) -> float | None:
+    """The ceiling of acc/true for the sweep's data, where its distribution is known."""
+    return next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
 
 
 def _columns(ranked_by: list[str], mark: str) -> list[str]:
@@ -195,7 +201,7 @@ def _draw(path: Path, rows: list[dict[str, Any]], ranked_by: list[str]) -> None:
 
     path.unlink(missing_ok=True)
     if len(ranked_by) == 1:  # jobs ranked by different metrics share no axis
-        figure = sweep_figure(rows, ranked_by[0])
+        figure = sweep_figure(rows, ranked_by[0], bayes_accuracy(rows))
         if figure is not None:
             figure.savefig(path, dpi=100)
 
