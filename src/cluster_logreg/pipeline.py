@@ -43,6 +43,9 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # Run directories are never shared, except by `resume=<run dir>`, which means to go on there.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # On a SLURM login node (srun on PATH) Lightning suggests running under srun: advice for SLURM
+    # users that would add a line to every run's stderr, even before a one-line error.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
 
 
 _quiet_lightning()
