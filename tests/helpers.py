@@ -1,26 +1,98 @@
-"""The repo's paths, the real config composed by Hydra, the real entry points run in a subprocess."""
+"""The repo's paths, the real config composed by Hydra, the pipeline in process and the real entry
+points in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.resolvers import register_resolvers
+from cluster_logreg.cli import prepare_hydra, what_the_user_is_told
+from cluster_logreg.errors import one_line, our_code
+from cluster_logreg.preflight import EVAL_CHECKS, TRAIN_CHECKS, preflight
+from cluster_logreg.run_dir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
+CHECKS = {"train": TRAIN_CHECKS, "eval": EVAL_CHECKS}
 
 
 def compose_config(config_name: str = "train", overrides: list[str] | None = None) -> DictConfig:
     """The config exactly as `python src/<config_name>.py <overrides>` would see it."""
-    register_resolvers()
+    prepare_hydra()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
+
+
+def leaf_keys(config_name: str = "train", overrides: list[str] | None = None) -> set[str]:
+    """The keys of the composed config a user can set with `key=value`: its leaves, without Hydra's own
+    settings, `_target_`-like bookkeeping and lists."""
+    values = OmegaConf.to_container(compose_config(config_name, overrides), resolve=False)
+    values.pop("hydra")
+    keys: set[str] = set()
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for name, child in node.items():
+                if not name.startswith("_"):
+                    walk(child, f"{prefix}{name}.")
+        elif not isinstance(node, list):
+            keys.add(prefix[:-1])
+
+    walk(values, "")
+    return keys
+
+
+def train_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
+    """What `python src/train.py <overrides>` does, without the subprocess (and without Hydra's logging:
+    the console lines and the run's log file are the CLI tests'); returns the run's metrics."""
+    from cluster_logreg.pipeline import train
+
+    cfg = compose_config("train", [*overrides, f"run_dir={run_dir}"])
+    preflight(cfg, TRAIN_CHECKS)
+    train(cfg)
+    return read_metrics(run_dir)
+
+
+def evaluate_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
+    from cluster_logreg.pipeline import evaluate
+
+    cfg = compose_config("eval", [*overrides, f"run_dir={run_dir}"])
+    preflight(cfg, EVAL_CHECKS)
+    evaluate(cfg)
+    return read_metrics(run_dir)
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    return json.loads(RunDir(run_dir).metrics.read_text())
+
+
+def checked_config(*overrides: str, config_name: str = "train") -> DictConfig:
+    """The composed config, through the entry point's pre-flight checks (in a temporary run directory)."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = compose_config(config_name, [f"run_dir={run_dir}", *overrides])
+        with our_code():
+            preflight(cfg, CHECKS[config_name])
+    return cfg
+
+
+def refusal(*overrides: str, config_name: str = "train") -> str:
+    """The line the entry point prints after `error: ` for these overrides, found in process: composed
+    and checked. Fails the test if they are accepted, or if the error is a bug of ours."""
+    try:
+        checked_config(*overrides, config_name=config_name)
+    except Exception as error:
+        told = what_the_user_is_told(error)
+        assert told is not None, f"a bug, not a refusal: {type(error).__name__}: {error}"
+        return one_line(told)
+    raise AssertionError(f"accepted: {overrides}")
 
 
 def run_entry(

@@ -10,33 +10,20 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hydra.core.hydra_config import HydraConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 
-from cluster_logreg.config_checks import OUTPUT_DIRS, OUTPUT_FILES, check_train_config
-from cluster_logreg.errors import is_user_error, one_line
-from helpers import compose_config, run_entry, the_error_line
+from cluster_logreg.cli import is_user_error
+from cluster_logreg.errors import one_line
+from cluster_logreg.preflight import DIRECTORY, FILE, RULES
+from helpers import checked_config, leaf_keys, run_entry, the_error_line
 
 
 def settable_keys() -> list[str]:
-    """Every value a user can set with `key=value`, except Hydra's own and the output paths (those are
-    tried by the unwritable-output tests: a hostile path here would write into the repository)."""
-    leaves = OmegaConf.to_container(compose_config(), resolve=False)
-    leaves.pop("hydra")
-    keys = []
-
-    def walk(node: object, prefix: str) -> None:
-        if isinstance(node, dict):
-            for name, child in node.items():
-                walk(child, f"{prefix}{name}.")
-        elif not isinstance(node, list):
-            keys.append(prefix[:-1])
-
-    walk(leaves, "")
-    paths = {*OUTPUT_DIRS, *OUTPUT_FILES, "logger.tensorboard.save_dir"}
-    return sorted(k for k in keys if k not in paths and not k.rsplit(".", 1)[-1].startswith("_"))
+    """Every value a user can set with `key=value` in the default config, except the output paths (those
+    are tried by the unwritable-output tests: a hostile path here would write into the repository)."""
+    paths = {key for key, rule in RULES.items() if rule in (DIRECTORY, FILE)}
+    return sorted(leaf_keys() - paths)
 
 
 KEYS = settable_keys()
@@ -59,12 +46,8 @@ def test_any_value_is_refused_cleanly_or_builds(key, value, tmp_path_factory):
     """Composing, checking and building the objects (where Lightning checks its own arguments)."""
     from cluster_logreg.pipeline import build
 
-    run_dir = tmp_path_factory.mktemp("run")
     try:
-        cfg = compose_config(overrides=[f"{key}={value}", f"hydra.runtime.output_dir={run_dir}"])
-        check_train_config(cfg)
-        HydraConfig.instance().set_config(cfg)
-        build(cfg)
+        build(checked_config(f"{key}={value}"))
     except Exception as error:
         assert_clean_refusal(error, key)
 

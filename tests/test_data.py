@@ -1,7 +1,6 @@
 import torch
 
-from cluster_logreg.config_checks import split_sizes
-from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, make_clusters
+from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, make_clusters, split_sizes
 from cluster_logreg.population import GaussianPair
 
 

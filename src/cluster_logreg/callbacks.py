@@ -55,7 +55,7 @@ class EpochReport(Callback):
 
 
 class LastCheckpoint(Checkpoint):
-    """`path` (checkpoints/last.ckpt) every `every_n_epochs`: what `resume=<run dir>` continues from.
+    """`path` every `every_n_epochs` and at the end (`save`): what `resume=<run dir>` continues from.
 
     A Checkpoint callback, so Lightning runs it after the module's and the other callbacks' epoch-end
     hooks: it saves a state the run passes through anyway. Lightning's ModelCheckpoint can do this
@@ -68,13 +68,17 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            trainer.save_checkpoint(self.path)
+            self.save(trainer)
+
+    def save(self, trainer: Trainer) -> None:
+        # Everything a resumed run needs: optimizer, loops and callbacks too (said, or Lightning says it).
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class StopOnSignal(Callback):
     """Ctrl-C (SIGINT) or pre-emption (SIGTERM, as SLURM sends): finish the epoch, then stop the fit.
 
-    The run then saves checkpoints/last.ckpt and exits (see `pipeline.train`). Stopping between
+    The run then saves its last checkpoint and exits (see `pipeline.train`). Stopping between
     epochs keeps that checkpoint a state the run passes through anyway, so the resumed run ends with
     exactly the metrics of an uninterrupted one; Lightning's own SIGTERM handling stops mid-epoch
     and saves nothing. A second Ctrl-C stops at once, without saving.

@@ -15,9 +15,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 from torch import nn
 
-from cluster_logreg.config_checks import bad_checkpoint, check_checkpoint_file
 from cluster_logreg.errors import UserError, one_line
 from cluster_logreg.files import partial_path
+from cluster_logreg.preflight import bad_checkpoint, check_checkpoint_file
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,15 @@ def check_fits(checkpoint: dict[str, Any], path: Path, model: nn.Module, key: st
             )
 
 
-def resume_checkpoint(cfg: DictConfig, model: nn.Module) -> tuple[Path | None, int]:
-    """With `resume=<run dir>`: its last.ckpt, checked to fit the model, and the epoch it holds."""
+def resume_checkpoint(cfg: DictConfig, path: Path | None, model: nn.Module) -> tuple[Path | None, int]:
+    """With `resume=<run dir>`: the run's last checkpoint (at `path`, None where the run keeps none),
+    checked to fit the model, and the epoch it holds."""
     if not cfg.get("resume"):
         return None, 0
-    path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+    if path is None:  # refused before the run by the pre-flight checks
+        raise UserError("resume needs callbacks.last_checkpoint, which keeps the checkpoint it continues from")
     if not path.exists():  # stopped before its first save
-        log.info(f"resume: no checkpoint in {path.parent} yet, starting from epoch 0")
+        log.info(f"resume: no checkpoint at {path} yet, starting from epoch 0")
         return None, 0
     checkpoint = read_checkpoint(path, key="resume")
     shape = f"model.hidden_dim={cfg.model.hidden_dim}, data.n_features={cfg.data.n_features}"

@@ -9,7 +9,6 @@ import torch
 from lightning import LightningDataModule
 from torch import Tensor
 
-from cluster_logreg.config_checks import split_sizes
 from cluster_logreg.population import GaussianPair
 
 
@@ -28,6 +27,13 @@ def make_clusters(
     x = torch.cat([class0, class1])
     y = torch.cat([torch.zeros(n_per_class), torch.ones(n_per_class)])
     return x, y
+
+
+def split_sizes(n_total: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """Points in the train, validation and test splits (the pre-flight checks refuse an empty one)."""
+    n_val = round(n_total * val_fraction)
+    n_test = round(n_total * test_fraction)
+    return n_total - n_val - n_test, n_val, n_test
 
 
 class TensorBatches:
@@ -117,7 +123,10 @@ class GaussianClustersDataModule(LightningDataModule):
         return TensorBatches(x, y, batch_size, self._shuffle if shuffle else None)
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", shuffle=True)
+        # Overfitting a few batches (`trainer.overfit_batches`, debug=overfit) means the same ones every
+        # epoch: Lightning turns shuffling off in a DataLoader, and these batches are not one.
+        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
+        return self._batches("train", shuffle=not overfitting)
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches("val")

@@ -16,7 +16,7 @@ TEST = ("loss/test", "acc/test")
 TRUE = ("acc/true", "acc/excess_error")
 # What the model learned: its composed linear map w.x + c against the Bayes-optimal one.
 LEARNED = ("model/cosine_to_bayes", "model/weight_norm")
-# What metrics.json holds and what a sweep can be optimised and ranked by.
+# What a run's metrics file holds and what a sweep can be optimised and ranked by.
 REPORTED = (*VALIDATION, *TEST, *TRUE, *LEARNED)
 
 # optimized_metric=auto: the exact accuracy where the data's distribution is known, else the best

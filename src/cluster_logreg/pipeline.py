@@ -9,24 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning import LightningDataModule, Trainer, seed_everything
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-from cluster_logreg.callbacks import StopOnSignal, tensorboards
+from cluster_logreg.callbacks import LastCheckpoint, StopOnSignal, tensorboards
 from cluster_logreg.checkpoints import check_fits, read_checkpoint, resume_checkpoint
-from cluster_logreg.config_checks import bad_checkpoint, check_output_paths
 from cluster_logreg.data import GaussianClustersDataModule
 from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid, one_line
 from cluster_logreg.files import write_json
 from cluster_logreg.metrics import LEARNED, REPORTED, TEST, TRUE, VALIDATION, chosen, shown, worst_value
 from cluster_logreg.model import LogisticClassifier
+from cluster_logreg.preflight import bad_checkpoint
+from cluster_logreg.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,11 @@ def _quiet_lightning() -> None:
     # Lightning adds a console handler of its own on import; Hydra's handlers already print every
     # record and write it to the run's log file, so with it each Lightning line would show twice.
     logging.getLogger("lightning").handlers.clear()
-    # Its tips advertise cloud services this offline project does not use.
+    # Its tips advertise cloud services this offline project does not use; the accelerator used is in
+    # the run's metrics and the HParams tab; that max_epochs ended the fit, the last epoch line says.
+    noise = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped: `max_epochs=")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: not record.getMessage().startswith("💡 Tip")
+        lambda record: not record.getMessage().startswith(noise)
     )
     # Lightning 2.6 calls a torch.utils._pytree API that torch 2.13 deprecates: theirs to fix, not ours.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -51,30 +52,32 @@ def _quiet_lightning() -> None:
 _quiet_lightning()
 
 
-def train(cfg: DictConfig) -> float:
-    """Fit and test one configuration; return its optimised metric (what a sweeper optimises)."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    check_output_paths(cfg)
-    datamodule, model, trainer = build(cfg)
+def train(cfg: DictConfig, in_sweep: bool = False) -> float:
+    """Fit and test one configuration (checked by `preflight.TRAIN_CHECKS`) in `cfg.run_dir`;
+    return its optimised metric (what a sweeper optimises). `in_sweep`: a job of a Hydra multirun."""
+    run = RunDir(Path(cfg.run_dir))
+    datamodule, model, trainer = build(cfg, in_sweep)
     metric = _optimized_metric(cfg, datamodule)
-    resume_from, first_epoch = resume_checkpoint(cfg, model)
+    last_checkpoint = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+    resume_from, first_epoch = resume_checkpoint(cfg, last_checkpoint and Path(last_checkpoint.path), model)
     _log_hparams(trainer, cfg)
+    log.info(f"model: {_parameters(model)}")
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     fit_seconds = time.perf_counter() - start
-    # The final weights, the ones tested (Lightning's periodic last.ckpt may predate the final epoch).
-    last = run_dir / "checkpoints" / "last.ckpt"
-    trainer.save_checkpoint(last, weights_only=False)
-    _stop_if_interrupted(trainer, run_dir)
+    if last_checkpoint is not None:
+        # The final weights, the ones tested (the periodic save may predate the final epoch).
+        last_checkpoint.save(trainer)
+    _stop_if_interrupted(trainer, run.path, last_checkpoint)
     diverged = _divergence(trainer)
     if diverged:
-        return _report_divergence(cfg, trainer, run_dir, diverged, metric)
+        return _report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
     if trainer.current_epoch % trainer.check_val_every_n_epoch or "loss/val" not in trainer.callback_metrics:
         # The last epochs ran after the last validation (or a resumed run had none left): validate now.
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _reported(trainer)  # read now: testing replaces the trainer's metrics with its own
-    # The final weights (the same as checkpoints/last.ckpt) are tested, so eval.py on last.ckpt agrees.
+    # The final weights (the same as the last checkpoint) are tested, so eval.py on it agrees.
     trainer.test(model, datamodule=datamodule, verbose=False)
 
     # The exact metrics again, in float64: what was logged went through float32 tensors.
@@ -82,8 +85,8 @@ def train(cfg: DictConfig) -> float:
     if trainer.is_global_zero:  # under DDP the other processes share this directory
         epochs_run = trainer.current_epoch - first_epoch
         results = _results(cfg, trainer, datamodule, metrics, fit_seconds, epochs_run)
-        write_json(run_dir / "metrics.json", results | {"optimized_metric": metric})
-        _report(run_dir, metrics, fit_seconds)
+        write_json(run.metrics, results | {"optimized_metric": metric})
+        _report(run.path, metrics, fit_seconds)
     return metrics[metric]
 
 
@@ -101,13 +104,21 @@ def _optimized_metric(cfg: DictConfig, datamodule: LightningDataModule) -> str:
     return metric
 
 
-def _stop_if_interrupted(trainer: Trainer, run_dir: Path) -> None:
+def _parameters(model: LightningModule) -> str:
+    """One line instead of Lightning's model table: the parameters are all there is to this model."""
+    shapes = ", ".join(f"{name} {list(p.shape)}" for name, p in model.named_parameters())
+    return f"{type(model).__name__}, {sum(p.numel() for p in model.parameters())} parameters ({shapes})"
+
+
+def _stop_if_interrupted(trainer: Trainer, run_dir: Path, last_checkpoint: LastCheckpoint | None) -> None:
     stop = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)
     if stop is None or stop.received is None:
         return
+    stopped = f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}"
     message = (
-        f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}; "
-        f"{run_dir}/checkpoints/last.ckpt holds it: continue with python src/train.py resume={run_dir}"
+        f"{stopped}; {last_checkpoint.path} holds it: continue with python src/train.py resume={run_dir}"
+        if last_checkpoint is not None
+        else f"{stopped}; no checkpoint was kept (callbacks.last_checkpoint is off), so it cannot be resumed"
     )
     log.warning(message)
     raise Interrupted(message, stop.received)
@@ -118,8 +129,10 @@ def _divergence(trainer: Trainer) -> EarlyStopping | None:
     return next((c for c in trainer.early_stopping_callbacks if c.stopping_reason == non_finite), None)
 
 
-def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped: EarlyStopping, metric: str) -> float:
-    """Record the divergence in metrics.json; a single run then ends with an error, a sweep goes on."""
+def _report_divergence(
+    cfg: DictConfig, trainer: Trainer, run: RunDir, stopped: EarlyStopping, metric: str, in_sweep: bool
+) -> float:
+    """Record the divergence in the run's metrics; a single run then ends with an error, a sweep goes on."""
     epoch = stopped.stopped_epoch + 1
     loss = float(trainer.callback_metrics[stopped.monitor])
     message = (
@@ -128,8 +141,8 @@ def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped
     )
     if trainer.is_global_zero:
         status = {"status": "diverged", "epochs": epoch, "reason": message, "seed": cfg.seed}
-        write_json(run_dir / "metrics.json", status | {"accelerator": trainer.strategy.root_device.type})
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        write_json(run.metrics, status | {"accelerator": trainer.strategy.root_device.type})
+    if in_sweep:
         # In a sweep, a result rather than a failure: the other jobs go on (Optuna's sweeper would end
         # the search on a failed trial, and refuses NaN), the summary shows it as diverged, and the
         # worst value of the metric keeps any search from choosing it.
@@ -138,17 +151,19 @@ def _report_divergence(cfg: DictConfig, trainer: Trainer, run_dir: Path, stopped
     raise Diverged(message)
 
 
-def build(cfg: DictConfig) -> tuple[GaussianClustersDataModule, LogisticClassifier, Trainer]:
+def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[GaussianClustersDataModule, LogisticClassifier, Trainer]:
     """Seed, then instantiate the data, the model and the trainer (with its loggers and callbacks)."""
-    _check_accelerator(cfg.trainer.accelerator)
     use_threads(cfg.cpu_threads)
     seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    _check_processes_can_start(trainer, cfg.trainer.get("strategy"))
+    # The configured callbacks are all the checkpoints a run writes: without any (`'~callbacks'`)
+    # Lightning would add a ModelCheckpoint of its own.
+    checkpoints = any(isinstance(c, Checkpoint) for c in callbacks)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=checkpoints)
+    _check_processes_can_start(trainer, cfg.trainer.get("strategy"), in_sweep)
     return datamodule, model, trainer
 
 
@@ -163,10 +178,10 @@ def use_threads(cpu_threads: int | None) -> None:
 
 
 def evaluate(cfg: DictConfig) -> float:
-    """Test a checkpoint on the test split of the data it was trained on; return acc/test."""
-    _check_accelerator(cfg.trainer.accelerator)
+    """Test a checkpoint (checked by `preflight.EVAL_CHECKS`) on the test split of the data it was
+    trained on, in `cfg.run_dir`; return acc/test."""
     use_threads(cfg.cpu_threads)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run = RunDir(Path(cfg.run_dir))
     ckpt_path = Path(cfg.ckpt_path)
     checkpoint = read_checkpoint(ckpt_path)
     # The checkpoint holds the model's and the data's settings: both are rebuilt from them.
@@ -178,11 +193,11 @@ def evaluate(cfg: DictConfig) -> float:
     settings = f"hidden_dim={model.hparams.hidden_dim}, n_features={model.hparams.n_features} in its hyper_parameters"
     check_fits(checkpoint, ckpt_path, model, "ckpt_path", settings)
     model.load_state_dict(checkpoint["state_dict"])
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
     trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = _reported(trainer) | model.exact_metrics()
-    write_json(run_dir / "metrics.json", {**metrics, "ckpt_path": str(ckpt_path.resolve())})
-    _report(run_dir, metrics)
+    write_json(run.metrics, {**metrics, "ckpt_path": str(ckpt_path.resolve())})
+    _report(run.path, metrics)
     return metrics["acc/test"]
 
 
@@ -194,15 +209,19 @@ def _results(
     fit_seconds: float,
     epochs_run: int,
 ) -> dict[str, Any]:
-    """What metrics.json holds: the metrics, what they are measured against, and how the run went."""
+    """What the metrics file holds: the metrics, what they are measured against, and how the run went."""
     checkpoint = trainer.checkpoint_callback
+    # Points trained on per epoch: fewer where the loop is limited (debug presets).
+    batch_size = datamodule.hparams.batch_size or datamodule.n_train
+    trained = min(datamodule.n_train, trainer.num_training_batches * batch_size)
     return {
-        "status": "completed",
+        # A smoke test's numbers are not results: said so, for whoever reads them later.
+        "status": "fast_dev_run" if trainer.fast_dev_run else "completed",
         **metrics,
         **_bayes_accuracy(datamodule),
         "epochs": trainer.current_epoch,
         "fit_seconds": round(fit_seconds, 3),  # of this process: a resumed run counts its own epochs
-        "samples_per_second": round(datamodule.n_train * epochs_run / fit_seconds),
+        "samples_per_second": round(trained * epochs_run / fit_seconds),
         "accelerator": trainer.strategy.root_device.type,
         "seed": cfg.seed,
         "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
@@ -219,25 +238,13 @@ def _reported(trainer: Trainer) -> dict[str, float]:
     return {k: float(trainer.callback_metrics[k]) for k in REPORTED if k in trainer.callback_metrics}
 
 
-def _check_accelerator(accelerator: str) -> None:
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise invalid(
-            "trainer.accelerator", accelerator, "cpu or auto", "cannot run here: this machine has no CUDA GPU"
-        )
-
-
-def _check_processes_can_start(trainer: Trainer, strategy: str | None) -> None:
+def _check_processes_can_start(trainer: Trainer, strategy: str | None, in_sweep: bool) -> None:
     # Lightning starts the other DDP processes itself by re-running the command line (ddp) or by
     # spawning (ddp_spawn, which loses the loop state it does not send back). Inside a local multirun
     # the re-run command would start the whole sweep again. Under SLURM or torchrun the cluster
     # starts the processes, so DDP jobs can be swept there.
     environment = getattr(trainer.strategy, "cluster_environment", None)
-    if (
-        HydraConfig.get().mode == RunMode.MULTIRUN
-        and trainer.world_size > 1
-        and environment is not None
-        and not environment.creates_processes_externally
-    ):
+    if in_sweep and trainer.world_size > 1 and environment is not None and not environment.creates_processes_externally:
         raise UserError(
             f"trainer.strategy={strategy} with {trainer.world_size} processes cannot run "
             "inside a local Hydra multirun; valid: DDP as single runs, or a sweep of DDP jobs on SLURM "

@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from cluster_logreg.metrics import direction
 from cluster_logreg.resume import split_override
+from cluster_logreg.run_dir import run_file
 
 # Presets name a whole sweep, not what one of its jobs varies.
 NOT_IN_JOB_NAMES = ("experiment", "hparams_search")
@@ -46,5 +47,7 @@ def register_resolvers() -> None:
     # In run directory names: two runs started in the same microsecond are still two processes.
     OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
     OmegaConf.register_new_resolver("job_name", job_name, replace=True)
+    # The files of a run directory, named in one place: `${run_file:${run_dir},last_checkpoint}`.
+    OmegaConf.register_new_resolver("run_file", run_file, replace=True)
     # An Optuna search's direction follows the metric it optimises (`auto` is an accuracy).
     OmegaConf.register_new_resolver("direction", direction, replace=True)

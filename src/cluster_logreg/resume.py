@@ -7,37 +7,34 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from cluster_logreg.config_checks import check_checkpoint_file
 from cluster_logreg.errors import UserError, invalid
+from cluster_logreg.run_dir import RunDir
 
-RUN_DIR_HINT = "the directory of a run of train.py (it holds .hydra/overrides.yaml), e.g. outputs/train/runs/<run>"
+RUN_DIR_HINT = "the directory of a run of train.py (it holds its overrides, {}), e.g. outputs/train/runs/<run>"
 
 
 def resume_arguments(arguments: list[str]) -> list[str]:
     """The command line that continues the run named by `resume=<run dir>`, for Hydra to compose.
 
-    It is that run's own overrides (from its .hydra/overrides.yaml), then any given now (these win:
+    It is that run's own overrides (as Hydra recorded them), then any given now (these win:
     `resume=<run dir> trainer.max_epochs=2000` trains on), then `hydra.run.dir=<run dir>`, so the
-    config is the run's and every output (checkpoints, TensorBoard events, metrics.json, the log)
-    goes on in the same directory. The pipeline then restarts from its checkpoints/last.ckpt.
+    config is the run's and every output (checkpoints, TensorBoard events, metrics, the log) goes on
+    in the same directory. The pipeline then restarts from its last checkpoint.
     """
     script, *given = arguments
     resumes = [a.split("=", 1)[1] for a in given if a.startswith("resume=")]
     if not resumes or resumes[-1] in ("", "null"):
         return arguments
     run_dir = Path(resumes[-1])
-    saved = run_dir / ".hydra" / "overrides.yaml"
+    saved = RunDir(run_dir).overrides
     if not saved.is_file():
-        raise invalid("resume", str(run_dir), RUN_DIR_HINT, "is not a run directory")
+        raise invalid("resume", str(run_dir), RUN_DIR_HINT.format(saved.relative_to(run_dir)), "is not a run directory")
     if {"-m", "--multirun"} & set(given):
         raise UserError("resume continues one run, not a sweep; valid: resume=<job dir> without -m, one job at a time")
     # Lightning's DDP processes are started with the parent's command line and its hydra.run.dir.
     elsewhere = [a for a in given if _key(a) == "hydra.run.dir" and not _same_dir(a.split("=", 1)[1], run_dir)]
     if elsewhere:
         raise UserError(f"resume={run_dir} continues in {run_dir}: {elsewhere[0]} cannot be set as well")
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.exists():
-        check_checkpoint_file(last, key="resume")  # a damaged file is named at once, before the slow imports
     now = [a for a in given if not a.startswith("resume=")]
     replaced = {_key(a) for a in now}
     kept = [o for o in OmegaConf.load(saved) if _key(o) not in replaced | {"resume"}]

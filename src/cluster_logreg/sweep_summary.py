@@ -24,14 +24,15 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.errors import is_user_error, one_line
+from cluster_logreg.cli import is_user_error
+from cluster_logreg.errors import invalid, one_line, our_code
 from cluster_logreg.files import write_json, write_text_atomically
 from cluster_logreg.metrics import lower_is_better, shown
 from cluster_logreg.resume import split_override
+from cluster_logreg.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 
-JOB_STATUS = "job_status.json"
 METRIC_COLUMNS = (
     *("acc/true", "acc/excess_error", "loss/val", "acc/val", "acc/test", "loss/test", "model/weight_norm"),
     *("epochs", "fit_seconds", "samples_per_second"),
@@ -43,14 +44,14 @@ _running: tuple[SweepSummary, Path] | None = None
 class SweepSummary(Callback):
     """Marks (`mark`: best, fastest, ...) the ok job with the best value of `rank_by`.
 
-    rank_by=None: each job's own optimised metric, as its metrics.json names it (`optimized_metric`:
+    rank_by=None: each job's own optimised metric, as its metrics name it (`optimized_metric`:
     auto stands for the exact accuracy on the clusters, a validation metric on other data). mode=None:
     lowest for a loss or an error, highest otherwise. Ties go to the lowest loss/val.
     """
 
     def __init__(self, rank_by: str | None = None, mode: str | None = None, mark: str = "best"):
         if mode not in ("max", "min", None):
-            raise ValueError(f"hydra.callbacks.sweep_summary.mode={mode!r} is not valid; valid: max | min | null")
+            raise invalid("hydra.callbacks.sweep_summary.mode", mode, "max | min | null")
         self.rank_by, self.mode, self.mark = rank_by, mode, mark
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -61,6 +62,10 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
+        with our_code():
+            self._record(config, job_return)
+
+    def _record(self, config: DictConfig, job_return: JobReturn) -> None:
         failed = job_return.status != JobStatus.COMPLETED
         record = {
             "job": config.hydra.job.num,
@@ -69,13 +74,14 @@ class SweepSummary(Callback):
             # The exception itself: reading `return_value` would re-raise it.
             "reason": _reason(job_return._return_value) if failed else "",
         }
-        write_json(Path(config.hydra.runtime.output_dir) / JOB_STATUS, record)
+        write_json(RunDir(Path(config.hydra.runtime.output_dir)).job_status, record)
         self.write(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _running
         _running = None
-        self.report(Path(config.hydra.sweep.dir))
+        with our_code():
+            self.report(Path(config.hydra.sweep.dir))
 
     def report(self, sweep_dir: Path) -> None:
         """Rebuild the summary and print it: the table, where it is, and the figure."""
@@ -145,8 +151,9 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:
-    status_file, metrics_file = job_dir / JOB_STATUS, job_dir / "metrics.json"
-    overrides = list(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
+    run = RunDir(job_dir)
+    status_file, metrics_file = run.job_status, run.metrics
+    overrides = list(OmegaConf.load(run.overrides))
     if status_file.is_file():
         row = json.loads(status_file.read_text())
     else:  # still running, or killed before Hydra could record its end
@@ -156,7 +163,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result
         row |= {"status": "diverged", "reason": metrics["reason"]}
     row["settings"] = dict(split_override(o) for o in overrides if "=" in o)
-    return metrics | row  # the record's status wins over metrics.json's
+    return metrics | row  # the record's status wins over the metrics'
 
 
 def bayes_accuracy(rows: list[dict[str, Any]]) -> float | None:

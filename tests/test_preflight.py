@@ -1,0 +1,79 @@
+"""The pre-flight list: a rule for every settable key, cheap checks before torch, types from the schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cluster_logreg.preflight import RULES
+from helpers import CONF, REPO, leaf_keys, refusal
+
+# Every option of every group a user picks from (each composed once on top of the defaults).
+OPTIONS = [f"{path.parent.relative_to(CONF)}={path.stem}" for path in sorted(CONF.glob("*/**/*.yaml"))]
+OPTIONS = [o for o in OPTIONS if not o.startswith(("hydra", "schema"))]
+
+
+def every_settable_key() -> set[str]:
+    keys = leaf_keys("eval", ["ckpt_path=x.ckpt"])
+    for option in ["", *OPTIONS]:
+        keys |= leaf_keys("train", [option] if option else [])
+    return keys
+
+
+def test_the_options_include_every_group():
+    groups = {o.split("=")[0] for o in OPTIONS}
+    assert {"data", "model", "model/optimizer", "trainer", "logger", "experiment", "debug"} <= groups
+
+
+def test_every_settable_key_has_a_rule_and_every_rule_a_key():
+    keys = every_settable_key()
+    assert sorted(keys - RULES.keys()) == [], "settable keys without a rule in preflight.RULES"
+    assert sorted(RULES.keys() - keys) == [], "rules for keys that no config has"
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        # Refused by the schema while Hydra composes, in the words of the key's rule.
+        ("data.n_per_class=abc", "data.n_per_class='abc' is not valid; valid: an integer >= 1"),
+        ("seed=1.5", "seed=1.5 is not valid; valid: an integer from 0 to 4294967295"),
+        ("model.optimizer.lr=fast", "model.optimizer.lr='fast' is not valid; valid: a finite number > 0"),
+        # Refused by the rule.
+        ("data.n_per_class=0", "data.n_per_class=0 is not valid; valid: an integer >= 1"),
+    ],
+)
+def test_a_wrong_type_and_a_wrong_value_read_the_same(override, line):
+    assert refusal(override).startswith(line)
+
+
+def test_a_number_given_as_an_integer_is_a_float_where_the_schema_says_so():
+    from helpers import compose_config
+
+    cfg = compose_config(overrides=["model.optimizer.lr=1", "data.std=2"])
+    assert isinstance(cfg.model.optimizer.lr, float) and isinstance(cfg.data.std, float)
+
+
+CHEAP = """
+import sys
+from helpers import compose_config
+from cluster_logreg.preflight import TRAIN_CHECKS, check_splits, preflight
+cheap = TRAIN_CHECKS[: TRAIN_CHECKS.index(check_splits)]
+cfg = compose_config(overrides=["run_dir={run_dir}"])
+preflight(cfg, cheap)
+assert "torch" not in sys.modules, "a cheap check imported torch"
+try:
+    preflight(compose_config(overrides=["run_dir={run_dir}", "model.hidden_dim=0"]), cheap)
+except Exception as error:
+    print(error)
+"""
+
+
+def test_the_cheap_checks_refuse_a_mistake_without_importing_torch(tmp_path):
+    script = CHEAP.format(run_dir=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO / "tests", capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("model.hidden_dim=0 is not valid")
