@@ -48,17 +48,14 @@ def median_wall(command: list[str], repeats: int) -> float:
 
 
 def project_config(overrides: list[str], run_dir: Path):
-    """The config `python src/train.py <overrides>` would run, with its run directory set."""
+    """The config `python src/train.py <overrides>` would run, in `run_dir`."""
     from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
+    from cluster_logreg.cli import prepare_hydra
+
+    prepare_hydra()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+        return compose("train", overrides=[*overrides, f"run_dir={run_dir}"])
 
 
 def fit_loop(device: str, work_dir: Path) -> dict:
@@ -121,7 +118,7 @@ def scale_point(impl: str, size: int, device: str, work_dir: Path) -> dict:
     import plain
     import torch
 
-    from cluster_logreg.config_checks import split_sizes
+    from cluster_logreg.data import split_sizes
     from cluster_logreg.pipeline import build
 
     epochs = epochs_for(size)

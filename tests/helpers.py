@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from cluster_logreg.cli import prepare_hydra, what_the_user_is_told
 from cluster_logreg.errors import one_line, our_code
 from cluster_logreg.preflight import EVAL_CHECKS, TRAIN_CHECKS, preflight
+from cluster_logreg.resume import resume_arguments
 from cluster_logreg.run_dir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +60,13 @@ def train_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
     preflight(cfg, TRAIN_CHECKS)
     train(cfg)
     return read_metrics(run_dir)
+
+
+def resume_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
+    """`python src/train.py resume=<run dir> <overrides>` in process: the run's own command line, composed
+    again, in its directory (a run of the command line: it needs the overrides Hydra recorded)."""
+    arguments = resume_arguments(["train.py", f"resume={run_dir}", *overrides])[1:]
+    return train_in_process(run_dir, *(a for a in arguments if not a.startswith("hydra.run.dir=")))
 
 
 def evaluate_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import REPO
 
-pytestmark = pytest.mark.cli
+pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
 
 def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):

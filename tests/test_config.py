@@ -7,6 +7,7 @@ from cluster_logreg.errors import UserError
 from cluster_logreg.metrics import direction
 from cluster_logreg.resolvers import job_name
 from cluster_logreg.resume import quote_path_arguments
+from cluster_logreg.run_dir import RunDir
 from helpers import checked_config, compose_config, refusal
 
 
@@ -116,8 +117,9 @@ def test_splits_that_leave_training_empty_are_refused():
 def test_resume_continues_with_the_runs_own_overrides_and_directory(tmp_path):
     from cluster_logreg.resume import resume_arguments
 
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "overrides.yaml").write_text("- model.optimizer.lr=0.1\n- trainer.max_epochs=50\n")
+    saved = RunDir(tmp_path).overrides
+    saved.parent.mkdir()
+    saved.write_text("- model.optimizer.lr=0.1\n- trainer.max_epochs=50\n")
     arguments = resume_arguments(["train.py", f"resume={tmp_path}", "trainer.max_epochs=80"])
     assert arguments == [
         "train.py",

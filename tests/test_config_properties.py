@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from cluster_logreg.cli import is_user_error
 from cluster_logreg.errors import one_line
 from cluster_logreg.preflight import DIRECTORY, FILE, RULES
+from cluster_logreg.run_dir import RunDir
 from helpers import checked_config, leaf_keys, run_entry, the_error_line
 
 
@@ -57,6 +58,7 @@ QUICK = ("data.n_per_class=50", "trainer.max_epochs=3", "+trainer.max_time=00:00
 
 
 @pytest.mark.cli
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(KEYS), value=HOSTILE)
 def test_any_value_runs_or_fails_in_one_line(key, value, tmp_path_factory):
@@ -71,4 +73,4 @@ def test_any_value_runs_or_fails_in_one_line(key, value, tmp_path_factory):
     if result.returncode != 0:
         assert result.returncode in (2, 3), f"{key}={value}: exit {result.returncode}\n{result.stderr[-3000:]}"
         the_error_line(result, status=result.returncode)
-        assert not (run_dir / "metrics.json").exists() or result.returncode == 3  # diverged: recorded as such
+        assert not RunDir(run_dir).metrics.exists() or result.returncode == 3  # diverged: recorded as such

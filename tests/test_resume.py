@@ -3,7 +3,6 @@ and a save killed half-way leaves the previous checkpoint whole."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -13,9 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import REPO, run_entry
-
-pytestmark = pytest.mark.cli
+from cluster_logreg.run_dir import RunDir
+from helpers import REPO, read_metrics, run_entry, train_in_process
 
 # Several batches per epoch (1600 training points, batches of 600), so the shuffling state must
 # survive the interruption too; last.ckpt every 20 epochs, so SIGKILL loses a few epochs.
@@ -24,23 +22,23 @@ TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
 
 
 def final_metrics(run_dir: Path) -> dict:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k not in TIMES_AND_PATHS}
+    return {k: v for k, v in read_metrics(run_dir).items() if k not in TIMES_AND_PATHS}
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    result = run_entry("train", f"hydra.run.dir={run_dir}", *SETTINGS)
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_in_process(run_dir, *SETTINGS)
     return final_metrics(run_dir)
 
 
-def start_and_stop(run_dir: Path, signum: signal.Signals) -> subprocess.CompletedProcess:
-    """Start a run, send it `signum` once its first last.ckpt is written (part-way), wait for the end."""
-    command = [sys.executable, "src/train.py", f"hydra.run.dir={run_dir}", *SETTINGS]
+def start_and_stop(
+    run_dir: Path, signum: signal.Signals, *overrides: str, checkpoint: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Start a run, send it `signum` once its first last checkpoint is written (part-way), wait for the end."""
+    command = [sys.executable, "src/train.py", f"hydra.run.dir={run_dir}", *SETTINGS, *overrides]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint = checkpoint or RunDir(run_dir).last_checkpoint
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -50,36 +48,36 @@ def start_and_stop(run_dir: Path, signum: signal.Signals) -> subprocess.Complete
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_a_killed_run_resumes_to_the_uninterrupted_metrics(signum, uninterrupted, tmp_path):
+@pytest.mark.cli
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signum", "kept_elsewhere"),
+    # SIGTERM with the last checkpoint kept elsewhere (callbacks.last_checkpoint.path): every save,
+    # the hint and resume follow the setting.
+    [(signal.SIGINT, False), (signal.SIGTERM, True), (signal.SIGKILL, False)],
+    ids=["SIGINT", "SIGTERM-checkpoint-elsewhere", "SIGKILL"],
+)
+def test_a_killed_run_resumes_to_the_uninterrupted_metrics(signum, kept_elsewhere, uninterrupted, tmp_path):
     run_dir = tmp_path / "run"
-    stopped = start_and_stop(run_dir, signum)
+    last = tmp_path / "elsewhere" / "last.ckpt" if kept_elsewhere else RunDir(run_dir).last_checkpoint
+    setting = [f"callbacks.last_checkpoint.path={last}"] if kept_elsewhere else []
+    stopped = start_and_stop(run_dir, signum, *setting, checkpoint=last)
     assert stopped.returncode in (128 + signum, -signum), stopped.stderr[-3000:]
-    assert not (run_dir / "metrics.json").exists()  # nothing that looks finished
+    assert not RunDir(run_dir).metrics.exists()  # nothing that looks finished
     if signum != signal.SIGKILL:  # these two save the epoch they stop after, and say how to go on
         assert f"interrupted: stopped by {signum.name} after epoch" in stopped.stderr
-        assert f"resume={run_dir}" in stopped.stderr
+        assert f"{last} holds it: continue with python src/train.py resume={run_dir}" in stopped.stderr
         assert "Traceback" not in stopped.stderr
 
     resumed = run_entry("train", f"resume={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    epoch = int(resumed.stdout.split("(epoch ")[1].split(")")[0])  # "resume: continuing ... (epoch N)"
+    epoch = int(resumed.stdout.split(f"from {last} (epoch ")[1].split(")")[0])  # "resume: continuing ... (epoch N)"
     assert 0 < epoch < 300  # it really was stopped part-way
     assert final_metrics(run_dir) == uninterrupted
+    assert RunDir(run_dir).last_checkpoint.exists() != kept_elsewhere  # the setting is honoured by every save
 
 
-def test_resume_refuses_a_checkpoint_of_another_model_shape(tmp_path):
-    run_dir = tmp_path / "run"
-    assert run_entry("train", f"hydra.run.dir={run_dir}", "trainer.max_epochs=2").returncode == 0
-    result = run_entry("train", f"resume={run_dir}", "model.hidden_dim=7")
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        f"error: resume='{run_dir}/checkpoints/last.ckpt' does not fit this model: net.0.bias is [5] in the file, "
-        "[7] in the model (model.hidden_dim=7, data.n_features=2); valid: a checkpoint of the same model shape, "
-        "or the settings it was trained with"
-    ]
-
-
+@pytest.mark.cli
 def test_resume_of_something_that_is_not_a_run_directory_is_refused(tmp_path):
     result = run_entry("train", f"resume={tmp_path}")
     assert result.returncode == 2

@@ -4,17 +4,17 @@ Optuna, DDP, the presets."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from cluster_logreg.sweep_summary import JOB_STATUS, SweepSummary, job_dirs
-from helpers import run_entry
+from cluster_logreg.run_dir import RunDir
+from cluster_logreg.sweep_summary import job_dirs
+from helpers import read_metrics, run_entry, train_in_process
 
-pytestmark = pytest.mark.cli
+pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
 COMPARED = ("job", "overrides", "status", "best", "acc/true", "acc/excess_error", "loss/val", "acc/val")
 COMPARED += ("acc/test", "loss/test", "model/weight_norm", "epochs", "accelerator")
@@ -65,7 +65,7 @@ def test_the_sweep_marks_the_setting_best_on_the_true_distribution(lr_sweep):
     assert all(r["status"] == "ok" and r["acc/val"] == r["acc/test"] == "1.0" for r in rows)  # no help there
     # Every row's exact metrics equal an independent computation from its job's final weights.
     for row, job in zip(rows, job_dirs(sweep_dir), strict=True):
-        acc, excess = exact_accuracy(job / "checkpoints" / "last.ckpt")
+        acc, excess = exact_accuracy(RunDir(job).last_checkpoint)
         assert float(row["acc/true"]) == pytest.approx(acc, abs=1e-9)
         assert float(row["acc/excess_error"]) == pytest.approx(excess, abs=1e-9)
     # The best is the highest exact accuracy: lr=0.1, although lr=1.0 has by far the lowest loss.
@@ -81,13 +81,13 @@ def test_the_sweep_marks_the_setting_best_on_the_true_distribution(lr_sweep):
 def test_a_job_directory_can_be_evaluated_and_resumed_as_typed(lr_sweep, tmp_path):
     sweep_dir, _ = lr_sweep
     job = job_dirs(sweep_dir)[1]  # 1_lr=0.1: `=` and `,` in a path, which Hydra would read as syntax
-    result = run_entry("eval", f"ckpt_path={job}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path}")
+    result = run_entry("eval", f"ckpt_path={RunDir(job).last_checkpoint}", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
-    trained = json.loads((job / "metrics.json").read_text())
-    assert json.loads((tmp_path / "metrics.json").read_text())["acc/true"] == trained["acc/true"]
+    trained = read_metrics(job)
+    assert read_metrics(tmp_path)["acc/true"] == trained["acc/true"]
     result = run_entry("train", f"resume={job}")  # a finished job: nothing left to train
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((job / "metrics.json").read_text())["acc/true"] == trained["acc/true"]
+    assert read_metrics(job)["acc/true"] == trained["acc/true"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -99,7 +99,7 @@ def test_a_failed_gpu_job_keeps_the_cpu_job_and_the_sweep_fails_at_the_end(tmp_p
     assert cpu["status"] == "ok" and cpu["best"] == "yes" and float(cpu["acc/true"]) > 0.9
     assert gpu["status"] == "failed" and "no CUDA GPU" in gpu["reason"] and gpu["acc/test"] == ""
     cpu_dir, gpu_dir = job_dirs(tmp_path)
-    assert (cpu_dir / "metrics.json").is_file() and not (gpu_dir / "metrics.json").exists()
+    assert RunDir(cpu_dir).metrics.is_file() and not RunDir(gpu_dir).metrics.exists()
     assert "Sweep summary" in result.stdout  # printed at the end all the same
 
 
@@ -139,17 +139,16 @@ def test_the_same_jobs_give_the_same_metrics_with_any_launcher_and_thread_count(
     needs_plugin("hydra_plugins.hydra_submitit_launcher")
     grid = ("model.optimizer.lr=0.01,0.3", "data.batch_size=256", "trainer.max_epochs=30")
     runs = {
-        "basic, 1 thread": ((), {"OMP_NUM_THREADS": "1"}),
         "basic, 2 threads": ((), {"OMP_NUM_THREADS": "2"}),
-        "joblib": (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), {"OMP_NUM_THREADS": "2"}),
-        "submitit_local": (("hydra/launcher=submitit_local",), {"OMP_NUM_THREADS": "2"}),
+        "joblib, 1 thread": (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), {"OMP_NUM_THREADS": "1"}),
+        "submitit_local, 2 threads": (("hydra/launcher=submitit_local",), {"OMP_NUM_THREADS": "2"}),
     }
     summaries = {}
     for name, (launcher, env) in runs.items():
         sweep(tmp_path / name.replace(" ", "_").replace(",", ""), *grid, *launcher, env=env)
         rows = read_summary(tmp_path / name.replace(" ", "_").replace(",", ""))
         summaries[name] = [{k: r[k] for k in COMPARED} for r in rows]
-    first = summaries["basic, 1 thread"]
+    first = summaries["basic, 2 threads"]
     assert len(first) == 2 and all(r["status"] == "ok" for r in first)
     for name, rows in summaries.items():
         assert rows == first, name  # every digit of every metric
@@ -169,9 +168,7 @@ def test_optuna_search_runs_trials_and_finds_a_setting_at_least_as_good_as_the_d
     assert float(best["acc/true"]) == max(float(r["acc/true"]) for r in rows)
     results = (tmp_path / "optimization_results.yaml").read_text()
     assert f"best_value: {best['acc/true']}" in results
-    train_result = run_entry("train", epochs, f"hydra.run.dir={tmp_path / 'default'}")
-    assert train_result.returncode == 0
-    default = json.loads((tmp_path / "default" / "metrics.json").read_text())
+    default = train_in_process(tmp_path / "default", epochs)
     assert float(best["acc/true"]) >= default["acc/true"]
 
 
@@ -213,9 +210,7 @@ def test_ddp_with_two_cpu_processes_matches_a_single_process(tmp_path):
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert (tmp_path / "ddp" / "train_ddp_process_1.log").is_file()  # the second process ran
     assert "sync_dist" not in ddp.stderr
-    single = run_entry("train", epochs, f"hydra.run.dir={tmp_path / 'single'}")
-    assert single.returncode == 0
-    ddp_metrics, single_metrics = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("ddp", "single"))
+    ddp_metrics, single_metrics = read_metrics(tmp_path / "ddp"), train_in_process(tmp_path / "single", epochs)
     for key in ("loss/val", "acc/val", "loss/test", "acc/test", "acc/true", "acc/excess_error"):
         assert ddp_metrics[key] == pytest.approx(single_metrics[key], rel=1e-4)
 
@@ -224,43 +219,3 @@ def test_ddp_inside_a_local_multirun_is_refused_clearly(tmp_path):
     result = sweep(tmp_path, "trainer=ddp", "trainer.max_epochs=2", expect_rc=2)
     assert "cannot run inside a local Hydra multirun" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
-
-
-def test_summary_of_a_sweep_with_an_unfinished_job_ranking_by_a_loss(tmp_path):
-    for job, (status, loss) in enumerate([("ok", 0.3), ("ok", 0.1), ("failed", None), (None, None)]):
-        job_dir = tmp_path / f"{job}_seed={job}"
-        (job_dir / ".hydra").mkdir(parents=True)
-        (job_dir / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n")
-        if status:
-            reason = "boom" if status == "failed" else ""
-            record = {"job": job, "overrides": f"seed={job}", "status": status, "reason": reason}
-            (job_dir / JOB_STATUS).write_text(json.dumps(record))
-        if loss is not None:
-            (job_dir / "metrics.json").write_text(json.dumps({"loss/val": loss, "acc/val_best": 1.0}))
-    table = SweepSummary(rank_by="loss/val").write(tmp_path)
-    rows = read_summary(tmp_path)
-    assert [(r["job"], r["status"], r["best"]) for r in rows] == [
-        ("0", "ok", ""),
-        ("1", "ok", "yes"),
-        ("2", "failed", ""),
-        ("3", "incomplete", ""),
-    ]
-    assert "failed: boom" in table and "seed=3" in table
-    assert table.startswith("Best by loss/val (lowest): job 1, seed=1")
-
-
-def test_data_without_a_known_distribution_is_ranked_by_a_validation_metric(tmp_path):
-    # A job's metrics.json names the metric `optimized_metric=auto` stood for: here what it falls back to.
-    for job, acc in enumerate((0.9, 0.95)):
-        job_dir = tmp_path / f"{job}_seed={job}"
-        (job_dir / ".hydra").mkdir(parents=True)
-        (job_dir / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n")
-        record = {"job": job, "overrides": f"seed={job}", "status": "ok", "reason": ""}
-        (job_dir / JOB_STATUS).write_text(json.dumps(record))
-        metrics = {"acc/val_best": acc, "loss/val": 0.2, "optimized_metric": "acc/val_best"}
-        (job_dir / "metrics.json").write_text(json.dumps(metrics))
-    table = SweepSummary().write(tmp_path)
-    assert table.startswith("Best by acc/val_best (highest): job 1, seed=1")
-    assert [r["best"] for r in read_summary(tmp_path)] == ["", "yes"]
-    header = next(line for line in table.splitlines() if line.startswith("| job"))
-    assert "acc/val_best" in header  # its column is shown

@@ -6,10 +6,11 @@ import logging
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
-from lightning import Callback, LightningModule, Trainer
+from lightning import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
@@ -19,11 +20,21 @@ from torch.utils.tensorboard import SummaryWriter
 from cluster_logreg.errors import Interrupted
 from cluster_logreg.metrics import TRAIN, TRUE, shown
 
+if TYPE_CHECKING:
+    from cluster_logreg.data import GaussianClustersDataModule
+    from cluster_logreg.model import LogisticClassifier
+
 log = logging.getLogger(__name__)
 
 
 def tensorboards(trainer: Trainer) -> list[SummaryWriter]:
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+
+def fit_datamodule(trainer: Trainer) -> LightningDataModule | None:
+    """The DataModule of the trainer's fit, validate or test (None without one)."""
+    datamodule: LightningDataModule | None = trainer.datamodule  # type: ignore[attr-defined]  # set, not declared
+    return datamodule
 
 
 def validated_epoch(trainer: Trainer) -> int:
@@ -46,8 +57,8 @@ class EpochReport(Callback):
 
     @rank_zero_only
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        epoch = validated_epoch(trainer)
-        if trainer.sanity_checking or (epoch % self.every_n_epochs and epoch < trainer.max_epochs):
+        epoch, last = validated_epoch(trainer), trainer.max_epochs  # last: an int once a fit has started
+        if trainer.sanity_checking or (epoch % self.every_n_epochs and (last is None or epoch < last)):
             return
         metrics = trainer.callback_metrics
         values = "  ".join(f"{k}={shown(k, float(metrics[k]))}" for k in self.SHOWN if k in metrics)
@@ -134,7 +145,9 @@ class DecisionBoundaryPlot(Callback):
 
         from cluster_logreg.figures import as_rgb, decision_boundary_figure
 
-        datamodule = trainer.datamodule
+        # Lightning hands these callbacks its base types: they draw this project's model and data.
+        datamodule = cast("GaussianClustersDataModule", fit_datamodule(trainer))
+        model = cast("LogisticClassifier", pl_module)
         if datamodule.hparams.n_features != 2:
             log.info(f"decision boundary picture skipped: n_features={datamodule.hparams.n_features}, it needs 2")
             return
@@ -147,7 +160,7 @@ class DecisionBoundaryPlot(Callback):
             fig = decision_boundary_figure(
                 x[shown_points],
                 y[shown_points],
-                lambda points: pl_module.predict_proba(points.to(pl_module.device)),
+                lambda points: model.predict_proba(points.to(model.device)),
                 datamodule.population,
                 f"what the model learned, epoch {trainer.current_epoch}",
             )
@@ -175,10 +188,11 @@ class ScoreHistograms(Callback):
         if trainer.sanity_checking:
             due = trainer.global_step == 0  # before training; not when a resumed run starts
         else:
-            due = epoch % self.every_n_epochs == 0 or epoch >= trainer.max_epochs
+            last = trainer.max_epochs  # an int once a fit has started
+            due = epoch % self.every_n_epochs == 0 or (last is not None and epoch >= last)
         if not writers or not due:
             return
-        x, y = trainer.datamodule.splits["val"]
+        x, y = cast("GaussianClustersDataModule", fit_datamodule(trainer)).splits["val"]
         with torch.no_grad():
             logits = pl_module(x).float().cpu().numpy()
         labels = y.cpu().numpy()
@@ -196,9 +210,9 @@ class LinearMapText(Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        w, c = pl_module.affine_map()
+        w, c = cast("LogisticClassifier", pl_module).affine_map()
         text = f"logit = w . x + c with w = {[round(v, 4) for v in w]}, c = {c:.4f}"
-        population = getattr(trainer.datamodule, "population", None)
+        population = getattr(fit_datamodule(trainer), "population", None)
         if population is not None:
             bayes = [round(v, 4) for v in population.bayes_direction]
             cosine = population.metrics(w, c)["model/cosine_to_bayes"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 from lightning import LightningDataModule
+from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor
 
 from cluster_logreg.population import GaussianPair
@@ -79,6 +81,11 @@ class GaussianClustersDataModule(LightningDataModule):
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
     @property
+    def hparams(self) -> AttributeDict:
+        # What save_hyperparameters stored (Lightning's type also allows a DictConfig's MutableMapping).
+        return cast(AttributeDict, super().hparams)
+
+    @property
     def population(self) -> GaussianPair:
         """The distribution the points are drawn from: what exact accuracies are computed against."""
         hp = self.hparams
@@ -104,7 +111,7 @@ class GaussianClustersDataModule(LightningDataModule):
         # average the losses and pool the accuracies across processes.
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         names = ("train", "val", "test")
-        for name, index in zip(names, torch.split(order, sizes), strict=True):
+        for name, index in zip(names, torch.split(order, list(sizes)), strict=True):
             shard = index[rank::world]
             self.splits[name] = (x[shard].to(device), y[shard].to(device))
         self._shuffle = torch.Generator().manual_seed(hp.seed + 1)
@@ -125,7 +132,8 @@ class GaussianClustersDataModule(LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         # Overfitting a few batches (`trainer.overfit_batches`, debug=overfit) means the same ones every
         # epoch: Lightning turns shuffling off in a DataLoader, and these batches are not one.
-        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
+        # (Lightning sets trainer.overfit_batches, but does not declare it on Trainer.)
+        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0  # type: ignore[attr-defined]
         return self._batches("train", shuffle=not overfitting)
 
     def val_dataloader(self) -> TensorBatches:

@@ -49,5 +49,9 @@ def decision_boundary_figure(
 
 def as_rgb(fig: Figure) -> np.ndarray:
     """The rendered figure as an (H, W, 3) uint8 array, for TensorBoard's add_image."""
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg):  # ours have one; another backend's has no buffer_rgba
+        canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb: np.ndarray = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return rgb

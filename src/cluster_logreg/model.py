@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from lightning import LightningModule
+from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor, nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torchmetrics import MaxMetric, MeanMetric
@@ -13,7 +15,16 @@ from torchmetrics.classification import BinaryAccuracy
 
 from cluster_logreg.metrics import TEST, TRAIN, TRUE, VALIDATION
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+if TYPE_CHECKING:
+    from cluster_logreg.population import GaussianPair
+
+
+class OptimizerFactory(Protocol):
+    """What `model.optimizer` instantiates to (Hydra's `_partial_`): an optimizer, given the parameters."""
+
+    def __call__(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer: ...
+
+
 # What callbacks read from Lightning's callback_metrics: monitors, the epoch line, the final metrics.
 WATCHED = (*TRAIN, *VALIDATION, *TEST, *TRUE)
 
@@ -50,8 +61,14 @@ class LogisticClassifier(LightningModule):
             metric.persistent(True)
         self._before_training: dict[str, Tensor | float] | None = None  # the step-0 point, until it is written
 
+    @property
+    def hparams(self) -> AttributeDict:
+        # What save_hyperparameters stored (Lightning's type also allows a DictConfig's MutableMapping).
+        return cast(AttributeDict, super().hparams)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)
+        logits: Tensor = self.net(x)
+        return logits.squeeze(-1)
 
     def predict_proba(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self(x))
@@ -59,6 +76,7 @@ class LogisticClassifier(LightningModule):
     def affine_map(self) -> tuple[list[float], float]:
         """The two layers composed into one score w.x + c (no nonlinearity between them), in float64."""
         first, second = self.net[0], self.net[1]
+        assert isinstance(first, nn.Linear) and isinstance(second, nn.Linear)  # as built in __init__
         with torch.no_grad():
             w = (second.weight.double() @ first.weight.double()).squeeze(0)
             c = second.weight.double() @ first.bias.double() + second.bias.double()
@@ -66,7 +84,9 @@ class LogisticClassifier(LightningModule):
 
     def exact_metrics(self) -> dict[str, float]:
         """`acc/true`, `acc/excess_error` and the map's shape, where the data's distribution is known; else {}."""
-        population = getattr(self.trainer.datamodule, "population", None) if self._trainer else None
+        # (Lightning sets trainer.datamodule, but does not declare it on Trainer.)
+        datamodule = self.trainer.datamodule if self._trainer else None  # type: ignore[attr-defined]
+        population: GaussianPair | None = getattr(datamodule, "population", None)
         return population.metrics(*self.affine_map()) if population is not None else {}
 
     @staticmethod
@@ -78,13 +98,13 @@ class LogisticClassifier(LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
-        loss = self.loss_fn(logits, y)
+        loss: Tensor = self.loss_fn(logits, y)
         # Accumulated here, logged at the validation cadence: for a model this small one `self.log`
         # call costs more than the training step itself.
         self.train_loss.update(loss.detach())
         self.train_acc.update(self._predict(logits.detach()), y.long())
         if self._before_training is not None:  # the first step: its loss is the untrained model's
-            self._write_step_zero()
+            self._write_step_zero(self._before_training)
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], loss: MeanMetric, accuracy: BinaryAccuracy) -> None:
@@ -102,7 +122,10 @@ class LogisticClassifier(LightningModule):
         self._evaluate(batch, self.test_loss, self.test_acc)
 
     def on_validation_epoch_end(self) -> None:
-        values = {"loss/val": self._computed(self.val_loss), "acc/val": self._computed(self.val_acc)}
+        values: dict[str, Tensor | float] = {
+            "loss/val": self._computed(self.val_loss),
+            "acc/val": self._computed(self.val_acc),
+        }
         values |= self.exact_metrics()
         if self.trainer.sanity_checking:  # before training (Lightning runs it, but logs nothing of it)
             if self.global_step == 0:  # a fresh run, not a resumed one
@@ -121,11 +144,11 @@ class LogisticClassifier(LightningModule):
             {"loss/test": self._computed(self.test_loss), "acc/test": self._computed(self.test_acc)}, self.global_step
         )
 
-    def _write_step_zero(self) -> None:
-        """The untrained model at step 0: validation and exact metrics from Lightning's sanity check,
-        train metrics from the first step (computed before its update: the whole training split
-        by default, the first batch with mini-batches)."""
-        values = self._before_training | {
+    def _write_step_zero(self, before_training: dict[str, Tensor | float]) -> None:
+        """The untrained model at step 0: validation and exact metrics from Lightning's sanity check
+        (`before_training`), train metrics from the first step (computed before its update: the whole
+        training split by default, the first batch with mini-batches)."""
+        values = before_training | {
             "loss/train": self.train_loss.compute(),
             "acc/train": self.train_acc.compute(),
         }

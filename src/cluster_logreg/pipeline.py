@@ -6,12 +6,12 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from hydra.utils import instantiate
-from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
-from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
+from lightning import Callback, LightningDataModule, LightningModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -58,8 +58,9 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     run = RunDir(Path(cfg.run_dir))
     datamodule, model, trainer = build(cfg, in_sweep)
     metric = _optimized_metric(cfg, datamodule)
-    last_checkpoint = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
-    resume_from, first_epoch = resume_checkpoint(cfg, last_checkpoint and Path(last_checkpoint.path), model)
+    last_checkpoint = _callback(trainer, LastCheckpoint)
+    last_path = Path(last_checkpoint.path) if last_checkpoint is not None else None
+    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model)
     _log_hparams(trainer, cfg)
     log.info(f"model: {_parameters(model)}")
 
@@ -73,7 +74,8 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     diverged = _divergence(trainer)
     if diverged:
         return _report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
-    if trainer.current_epoch % trainer.check_val_every_n_epoch or "loss/val" not in trainer.callback_metrics:
+    every = trainer.check_val_every_n_epoch  # None: validation by steps only (the pre-flight checks refuse it)
+    if every is None or trainer.current_epoch % every or "loss/val" not in trainer.callback_metrics:
         # The last epochs ran after the last validation (or a resumed run had none left): validate now.
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = _reported(trainer)  # read now: testing replaces the trainer's metrics with its own
@@ -110,8 +112,17 @@ def _parameters(model: LightningModule) -> str:
     return f"{type(model).__name__}, {sum(p.numel() for p in model.parameters())} parameters ({shapes})"
 
 
+_C = TypeVar("_C", bound=Callback)
+
+
+def _callback(trainer: Trainer, kind: type[_C]) -> _C | None:
+    """The trainer's first callback of type `kind`, None if it has none."""
+    callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]  # Lightning sets it, undeclared
+    return next((c for c in callbacks if isinstance(c, kind)), None)
+
+
 def _stop_if_interrupted(trainer: Trainer, run_dir: Path, last_checkpoint: LastCheckpoint | None) -> None:
-    stop = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)
+    stop = _callback(trainer, StopOnSignal)
     if stop is None or stop.received is None:
         return
     stopped = f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}"
@@ -210,13 +221,15 @@ def _results(
     epochs_run: int,
 ) -> dict[str, Any]:
     """What the metrics file holds: the metrics, what they are measured against, and how the run went."""
-    checkpoint = trainer.checkpoint_callback
+    # Not trainer.checkpoint_callback: that is the first Checkpoint, a LastCheckpoint where the run has
+    # no ModelCheckpoint (`~callbacks.model_checkpoint`), and it has no best model.
+    best = _callback(trainer, ModelCheckpoint)
     # Points trained on per epoch: fewer where the loop is limited (debug presets).
     batch_size = datamodule.hparams.batch_size or datamodule.n_train
     trained = min(datamodule.n_train, trainer.num_training_batches * batch_size)
     return {
         # A smoke test's numbers are not results: said so, for whoever reads them later.
-        "status": "fast_dev_run" if trainer.fast_dev_run else "completed",
+        "status": "fast_dev_run" if trainer.fast_dev_run else "completed",  # type: ignore[attr-defined]  # undeclared
         **metrics,
         **_bayes_accuracy(datamodule),
         "epochs": trainer.current_epoch,
@@ -224,7 +237,7 @@ def _results(
         "samples_per_second": round(trained * epochs_run / fit_seconds),
         "accelerator": trainer.strategy.root_device.type,
         "seed": cfg.seed,
-        "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
+        "best_checkpoint": (best.best_model_path or None) if best is not None else None,
     }
 
 
@@ -284,7 +297,7 @@ def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
     """The settings a reader compares runs by, without Hydra's `_target_` bookkeeping."""
 
     def settings(node: DictConfig) -> dict[str, Any]:
-        values = OmegaConf.to_container(node, resolve=True)
+        values = cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))  # a DictConfig's is a dict
         return {k: v for k, v in values.items() if not k.startswith("_") and not isinstance(v, dict)}
 
     model = settings(cfg.model)

@@ -14,7 +14,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
@@ -32,11 +32,11 @@ STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fs
 CKPT_HINT = f"a checkpoint written by train.py, e.g. {EXAMPLE_CHECKPOINT}"
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     # Finite as a float32 too: the data and weights are float32, where 1e39 is already infinite.
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and abs(value) <= FLOAT32_MAX
 

@@ -37,8 +37,13 @@ def resume_arguments(arguments: list[str]) -> list[str]:
         raise UserError(f"resume={run_dir} continues in {run_dir}: {elsewhere[0]} cannot be set as well")
     now = [a for a in given if not a.startswith("resume=")]
     replaced = {_key(a) for a in now}
-    kept = [o for o in OmegaConf.load(saved) if _key(o) not in replaced | {"resume"}]
+    kept = [o for o in saved_overrides(saved) if _key(o) not in replaced | {"resume"}]
     return [script, *kept, *now, f"resume={hydra_value(str(run_dir))}", f"hydra.run.dir={hydra_value(str(run_dir))}"]
+
+
+def saved_overrides(path: Path) -> list[str]:
+    """The overrides in Hydra's record of a command line (`.hydra/overrides.yaml`, a list of strings)."""
+    return [str(override) for override in OmegaConf.load(path)]
 
 
 def hydra_value(text: str) -> str:

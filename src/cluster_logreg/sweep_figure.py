@@ -64,9 +64,13 @@ def sweep_figure(rows: list[Row], metric: str, bayes: float | None = None) -> Fi
 
 
 def _panel(ax: Any, done: list[Row], metric: str, key: str, others: list[str]) -> None:
-    numeric = all(_number(r["settings"].get(key)) is not None for r in done)
-    order = sorted({str(r["settings"].get(key)) for r in done}, key=lambda v: _number(v) if numeric else v)
-    position = _number if numeric else order.index
+    labels = {str(r["settings"].get(key)) for r in done}
+    numbers = {v: n for v in labels if (n := _number(v)) is not None}
+    numeric = len(numbers) == len(labels)
+    order = sorted(labels, key=numbers.__getitem__) if numeric else sorted(labels)
+
+    def position(label: str) -> float:  # on the x axis
+        return numbers[label] if numeric else order.index(label)
 
     seeds = [k for k in others if _is_seed(k)]
     groups: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
@@ -89,7 +93,7 @@ def _panel(ax: Any, done: list[Row], metric: str, key: str, others: list[str]) -
             xs = [x for x in order if x in points]
             ax.plot([position(x) for x in xs], [points[x] for x in xs], marker="o", label=group or metric, **style)
 
-    if numeric and _spans_decades([_number(x) for x in order]):
+    if numeric and _spans_decades([numbers[x] for x in order]):
         ax.set_xscale("log")
     if not numeric:
         ax.set_xticks(range(len(order)), order)

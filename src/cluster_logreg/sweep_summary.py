@@ -22,13 +22,13 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cluster_logreg.cli import is_user_error
 from cluster_logreg.errors import invalid, one_line, our_code
 from cluster_logreg.files import write_json, write_text_atomically
 from cluster_logreg.metrics import lower_is_better, shown
-from cluster_logreg.resume import split_override
+from cluster_logreg.resume import saved_overrides, split_override
 from cluster_logreg.run_dir import RunDir
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class SweepSummary(Callback):
         metrics = []
         for row in rows:
             metric = self.rank_by or row.get("optimized_metric")
-            if row["status"] == "ok" and isinstance(row.get(metric), (int, float)):
+            if isinstance(metric, str) and row["status"] == "ok" and isinstance(row.get(metric), (int, float)):
                 row["_ranked_by"] = metric
                 metrics += [metric] if metric not in metrics else []
         for metric in metrics:
@@ -153,13 +153,14 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 def job_row(job_dir: Path) -> dict[str, Any]:
     run = RunDir(job_dir)
     status_file, metrics_file = run.job_status, run.metrics
-    overrides = list(OmegaConf.load(run.overrides))
+    overrides = saved_overrides(run.overrides)
+    row: dict[str, Any]
     if status_file.is_file():
         row = json.loads(status_file.read_text())
     else:  # still running, or killed before Hydra could record its end
         row = {"job": job_dir.name.split("_")[0], "overrides": " ".join(overrides), "status": "incomplete"}
         row["reason"] = ""
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result
         row |= {"status": "diverged", "reason": metrics["reason"]}
     row["settings"] = dict(split_override(o) for o in overrides if "=" in o)

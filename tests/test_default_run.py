@@ -1,0 +1,126 @@
+"""The default run (the tutorial's 1000 full-batch epochs), in process: its metrics, checkpoints,
+TensorBoard events, and eval on its checkpoint. What only the command line shows is test_cli.py's."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
+from cluster_logreg.run_dir import RunDir
+from helpers import evaluate_in_process, read_metrics, refusal, train_in_process
+
+LOGGED = (*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED)
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """`python src/train.py` with nothing changed, in this process."""
+    run_dir = tmp_path_factory.mktemp("default") / "run"
+    train_in_process(run_dir)
+    return run_dir
+
+
+def test_default_run_reproduces_the_tutorial_above_99_percent(default_run):
+    metrics = read_metrics(default_run)
+    assert metrics["status"] == "completed"
+    assert metrics["acc/test"] >= 0.99 and metrics["acc/val"] >= 0.99
+    assert metrics["epochs"] == 1000 and metrics["seed"] == 0 and metrics["accelerator"] == "cpu"
+    assert metrics["fit_seconds"] > 0
+    assert abs(metrics["bayes_acc"] - 0.9998) < 1e-4
+    # On the clusters' distribution: within 0.05 percentage points of the best possible.
+    assert 0 < metrics["acc/excess_error"] < 5e-4
+    assert metrics["acc/true"] == pytest.approx(metrics["bayes_acc"] - metrics["acc/excess_error"], abs=1e-15)
+    assert metrics["optimized_metric"] == "acc/true"
+
+
+def test_run_directory_holds_events_checkpoints_picture_and_metrics(default_run):
+    run = RunDir(default_run)
+    assert list(default_run.glob("events.out.tfevents.*"))  # in the run directory: TensorBoard names the run after it
+    assert run.last_checkpoint.is_file()
+    assert Path(read_metrics(default_run)["best_checkpoint"]) == run.checkpoints / "best.ckpt"
+    assert (run.checkpoints / "best.ckpt").is_file()
+    assert run.decision_boundary.read_bytes().startswith(b"\x89PNG")
+
+
+def test_last_checkpoint_holds_the_final_epoch(default_run):
+    checkpoint = torch.load(RunDir(default_run).last_checkpoint, weights_only=True)
+    assert checkpoint["global_step"] == 1000
+
+
+def test_tensorboard_events_hold_every_metric_as_curves_from_step_0(default_run):
+    events = EventAccumulator(str(default_run), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert set(LOGGED) == tags  # no Lightning `epoch` counter, no hp_metric placeholder
+    # Every curve: a point before training, then one per validation (every 10 epochs), x = the step.
+    for tag in (*TRAIN, "loss/val", "acc/val", *TRUE, *LEARNED):
+        assert [e.step for e in events.Scalars(tag)] == list(range(0, 1001, 10)), tag
+    assert [e.step for e in events.Scalars("acc/val_best")] == list(range(10, 1001, 10))
+    assert [e.step for e in events.Scalars("acc/test")] == [1000]
+    # The learned linear map points the Bayes-optimal way (the clusters are that easy).
+    assert events.Scalars("model/cosine_to_bayes")[-1].value > 0.999
+    assert events.Tags()["images"] == ["model/decision_boundary"]
+    for label in (0, 1):  # how the model scores each class, before training, every 100 epochs
+        assert [h.step for h in events.Histograms(f"model/logit_class{label}")] == list(range(0, 1001, 100))
+    # The curves' last values (what the HParams tab shows as metrics) are the run's final ones.
+    metrics = read_metrics(default_run)
+    for tag in (*VALIDATION, *TEST, *TRUE, *LEARNED):
+        assert events.Scalars(tag)[-1].value == pytest.approx(metrics[tag], rel=1e-6)
+
+
+def test_tensorboard_gets_the_settings_without_an_experiment_record(default_run):
+    events = EventAccumulator(str(default_run))
+    events.Reload()
+    records = events.PluginTagToContent("hparams")
+    # Without Lightning's experiment record, TensorBoard orders the HParams columns itself: the
+    # settings that differ between runs first.
+    assert set(records) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
+    start = plugin_data_pb2.HParamsPluginData.FromString(records["_hparams_/session_start_info"])
+    logged = start.session_start_info.hparams
+    assert logged["optimizer/lr"].number_value == pytest.approx(0.01)
+    assert logged["trainer/accelerator"].string_value == "cpu"
+    assert logged["data/batch_size"].string_value == "full"
+
+
+def test_eval_on_last_checkpoint_reports_the_same_test_metrics(default_run, tmp_path):
+    evaluated = evaluate_in_process(tmp_path, f"ckpt_path={RunDir(default_run).last_checkpoint}")
+    trained = read_metrics(default_run)
+    for key in ("acc/test", "loss/test", *TRUE, *LEARNED):
+        assert evaluated[key] == trained[key], key  # the same weights, the same thread count: to the last bit
+
+
+def test_without_callbacks_no_checkpoint_is_written(tmp_path):
+    metrics = train_in_process(tmp_path, "~callbacks", "trainer.max_epochs=10")
+    assert metrics["best_checkpoint"] is None
+    assert not list(tmp_path.rglob("*.ckpt"))  # Lightning adds no ModelCheckpoint of its own
+
+
+@pytest.mark.parametrize("case", ["missing", "no_such_file", "directory", "text_file", "truncated"])
+def test_bad_checkpoint_is_refused_by_name(case, default_run, tmp_path):
+    text_file = tmp_path / "notes.ckpt"
+    text_file.write_text("not a checkpoint\n")
+    truncated = tmp_path / "truncated.ckpt"
+    data = RunDir(default_run).last_checkpoint.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    ckpt = {
+        "missing": None,
+        "no_such_file": tmp_path / "nope.ckpt",
+        "directory": tmp_path,
+        "text_file": text_file,
+        "truncated": truncated,
+    }[case]
+    line = refusal(*([f"ckpt_path={ckpt}"] if ckpt else []), config_name="eval")
+    assert line.startswith("ckpt_path") and "valid:" in line
+
+
+def test_other_feature_counts_skip_the_picture_with_a_note(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="cluster_logreg")
+    train_in_process(tmp_path, "data.n_features=3", "trainer.max_epochs=5")
+    assert not RunDir(tmp_path).decision_boundary.exists()
+    assert "decision boundary picture skipped: n_features=3" in caplog.text
