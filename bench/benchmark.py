@@ -118,8 +118,8 @@ def scale_point(impl: str, size: int, device: str, work_dir: Path) -> dict:
     import plain
     import torch
 
-    from cluster_logreg.data import split_sizes
     from cluster_logreg.pipeline import build
+    from cluster_logreg.splits import split_sizes
 
     epochs = epochs_for(size)
     accelerator = "gpu" if device == "cuda" else "cpu"

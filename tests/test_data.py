@@ -1,7 +1,8 @@
 import torch
 
-from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, make_clusters, split_sizes
+from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, make_clusters
 from cluster_logreg.population import GaussianPair
+from cluster_logreg.splits import split_sizes
 
 
 def clusters(n_per_class=1000, seed=0, **overrides):

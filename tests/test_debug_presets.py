@@ -6,7 +6,7 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from cluster_logreg.data import split_sizes
+from cluster_logreg.splits import split_sizes
 from helpers import CONF, compose_config, train_in_process
 
 PRESETS = ("fdr", "limit", "overfit", "profiler")

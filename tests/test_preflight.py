@@ -58,13 +58,13 @@ def test_a_number_given_as_an_integer_is_a_float_where_the_schema_says_so():
 CHEAP = """
 import sys
 from helpers import compose_config
-from cluster_logreg.preflight import TRAIN_CHECKS, check_splits, preflight
-cheap = TRAIN_CHECKS[: TRAIN_CHECKS.index(check_splits)]
+from cluster_logreg.preflight import TRAIN_CHECKS, check_accelerator, preflight
+cheap = TRAIN_CHECKS[: TRAIN_CHECKS.index(check_accelerator)]  # all but the last
 cfg = compose_config(overrides=["run_dir={run_dir}"])
 preflight(cfg, cheap)
 assert "torch" not in sys.modules, "a cheap check imported torch"
 try:
-    preflight(compose_config(overrides=["run_dir={run_dir}", "model.hidden_dim=0"]), cheap)
+    preflight(compose_config(overrides=["run_dir={run_dir}", "data.val_fraction=0.0001"]), cheap)
 except Exception as error:
     print(error)
 """
@@ -76,4 +76,4 @@ def test_the_cheap_checks_refuse_a_mistake_without_importing_torch(tmp_path):
         [sys.executable, "-c", script], cwd=REPO / "tests", capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("model.hidden_dim=0 is not valid")
+    assert result.stdout.startswith("data.val_fraction=0.0001 leaves the validation split empty")

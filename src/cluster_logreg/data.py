@@ -12,6 +12,7 @@ from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor
 
 from cluster_logreg.population import GaussianPair
+from cluster_logreg.splits import split_sizes
 
 
 def make_clusters(
@@ -29,13 +30,6 @@ def make_clusters(
     x = torch.cat([class0, class1])
     y = torch.cat([torch.zeros(n_per_class), torch.ones(n_per_class)])
     return x, y
-
-
-def split_sizes(n_total: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
-    """Points in the train, validation and test splits (the pre-flight checks refuse an empty one)."""
-    n_val = round(n_total * val_fraction)
-    n_test = round(n_total * test_fraction)
-    return n_total - n_val - n_test, n_val, n_test
 
 
 class TensorBatches:

@@ -22,6 +22,7 @@ from omegaconf.errors import ValidationError
 from cluster_logreg.errors import UserError, invalid
 from cluster_logreg.metrics import AUTO, REPORTED, VALIDATION
 from cluster_logreg.run_dir import EXAMPLE_CHECKPOINT
+from cluster_logreg.splits import split_sizes
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 MAX_SEED = 2**32 - 1  # what numpy, and so Lightning's seed_everything, accepts
@@ -165,8 +166,6 @@ RULES: dict[str, Rule] = {
 
 def check_memory(cfg: DictConfig) -> None:
     """Refuse, before anything is allocated, data or a model that cannot fit in this machine's memory."""
-    from cluster_logreg.data import split_sizes
-
     data, model = cfg.data, cfg.model
     n_points = 2 * data.n_per_class
     n_train = split_sizes(n_points, data.val_fraction, data.test_fraction)[0]
@@ -271,9 +270,7 @@ def check_outputs_writable(cfg: DictConfig) -> None:
 
 
 def check_splits(cfg: DictConfig) -> None:
-    """No split may be empty (the DataModule's own arithmetic: it imports torch)."""
-    from cluster_logreg.data import split_sizes
-
+    """No split may be empty."""
     data = cfg.data
     n_total = 2 * data.n_per_class
     n_train, n_val, n_test = split_sizes(n_total, data.val_fraction, data.test_fraction)
@@ -323,14 +320,15 @@ def check_ckpt_path(cfg: DictConfig) -> None:
 
 Check = Callable[[DictConfig], None]
 
-# In order: the cheap checks, then those that import torch (a second or two).
+# In order: the settings alone, then what they ask of the files and the machine; the last check
+# imports torch (a second or two).
 TRAIN_CHECKS: tuple[Check, ...] = (
     check_rules,
     check_model_fits_data,
-    check_resume,
-    check_outputs_writable,
     check_splits,
     check_memory,
+    check_resume,
+    check_outputs_writable,
     check_accelerator,
 )
 EVAL_CHECKS: tuple[Check, ...] = (check_ckpt_path, check_rules, check_outputs_writable, check_accelerator)
