@@ -45,12 +45,23 @@ def test_fdr_is_lightnings_fast_dev_run_and_changes_nothing_else():
 
 def test_overfit_trains_on_the_same_few_batches():
     cfg = compose_config(overrides=["debug=overfit"])
-    assert cfg.trainer.overfit_batches == 2
-    # Lightning cannot stop this project's batches from being reshuffled every epoch: the training
-    # split is exactly the overfitted batches, so every epoch sees the same points.
-    assert split_batches(cfg)["train"] == cfg.trainer.overfit_batches
-    assert cfg.data.batch_size < cfg.data.n_per_class  # more than one batch
+    assert 1 < cfg.trainer.overfit_batches < split_batches(cfg)["train"]  # a few of several batches
     assert cfg.trainer.max_epochs >= 100 and cfg.callbacks.epoch_report.every_n_epochs < cfg.trainer.max_epochs
+
+
+def test_the_batches_overfitted_are_the_same_every_epoch():
+    from types import SimpleNamespace
+
+    import torch
+
+    from cluster_logreg.data import GaussianClustersDataModule
+
+    datamodule = GaussianClustersDataModule(n_per_class=100, batch_size=16)
+    datamodule.setup("fit")
+    for overfit_batches, same in ((0, False), (2, True)):
+        datamodule.trainer = SimpleNamespace(overfit_batches=overfit_batches)
+        first, second = (next(iter(datamodule.train_dataloader()))[0] for _ in range(2))
+        assert torch.equal(first, second) == same
 
 
 def test_limit_runs_a_few_epochs_on_a_few_mini_batches_of_each_split():

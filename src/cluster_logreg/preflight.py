@@ -5,6 +5,9 @@ is trained or written. Cheap checks come first (no torch: a config mistake is re
 of a second), those that need torch last. Types are refused earlier still, while Hydra composes the
 config (the structured configs of `schema.py`); `RULES` then gives each settable key its range, and
 the words shown for it in either case. A test holds every settable key to having a rule here.
+
+One check needs the built Trainer (where its processes come from) and is `pipeline.build`'s: DDP
+inside a local multirun.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class Rule(NamedTuple):
 
 
 DIRECTORY = Rule(_is_path, "a path you can write to")
-FILE = Rule(_is_path, "a path you can write to")  # a file's: its directory is created and checked
+FILE = Rule(_is_path, "a file path you can write to")  # its directory is created and checked
 
 # Every key a user can set, of train.yaml and eval.yaml with any group option. A key absent from the
 # composed config (another optimizer's, say) is skipped; tests/test_preflight.py holds this list to
@@ -164,6 +167,52 @@ RULES: dict[str, Rule] = {
 }
 
 
+def check_rules(cfg: DictConfig) -> None:
+    """Every setting against its rule: the first that breaks one is named, with its value."""
+    for key, (is_valid, valid) in RULES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and not is_valid(value):
+            raise invalid(key, value, valid)
+
+
+_ABSENT = object()
+
+
+def schema_refusal(error: BaseException) -> UserError | None:
+    """A value of the wrong type that the schema refused while Hydra composed the config (anywhere in
+    `error`'s causes), in the words of the key's rule: the same line `check_rules` would give."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ValidationError) and cause.full_key in RULES:
+            return invalid(cause.full_key, cause.value, RULES[cause.full_key].valid)
+        cause = cause.__cause__
+    return None
+
+
+def check_model_fits_data(cfg: DictConfig) -> None:
+    if cfg.model.n_features != cfg.data.n_features:
+        raise invalid("model.n_features", cfg.model.n_features, f"data.n_features ({cfg.data.n_features}), its default")
+
+
+def check_splits(cfg: DictConfig) -> None:
+    """No split may be empty."""
+    data = cfg.data
+    n_total = 2 * data.n_per_class
+    n_train, n_val, n_test = split_sizes(n_total, data.val_fraction, data.test_fraction)
+    enough = f"a fraction that gives it at least 1 of the {n_total} points (or a larger data.n_per_class)"
+    if n_val < 1:
+        raise invalid("data.val_fraction", data.val_fraction, enough, "leaves the validation split empty")
+    if n_test < 1:
+        raise invalid("data.test_fraction", data.test_fraction, enough, "leaves the test split empty")
+    if n_train < 1:
+        raise invalid(
+            "data.val_fraction + data.test_fraction",
+            data.val_fraction + data.test_fraction,
+            f"a sum that leaves at least 1 of the {n_total} points for training",
+            "leaves the training split empty",
+        )
+
+
 def check_memory(cfg: DictConfig) -> None:
     """Refuse, before anything is allocated, data or a model that cannot fit in this machine's memory."""
     data, model = cfg.data, cfg.model
@@ -210,33 +259,6 @@ def _gb(n_bytes: int) -> str:
     return f"{n_bytes / 1e9:.3g} GB"
 
 
-def check_rules(cfg: DictConfig) -> None:
-    """Every setting against its rule: the first that breaks one is named, with its value."""
-    for key, (is_valid, valid) in RULES.items():
-        value = OmegaConf.select(cfg, key, default=_ABSENT)
-        if value is not _ABSENT and not is_valid(value):
-            raise invalid(key, value, valid)
-
-
-_ABSENT = object()
-
-
-def schema_refusal(error: BaseException) -> UserError | None:
-    """A value of the wrong type that the schema refused while Hydra composed the config (anywhere in
-    `error`'s causes), in the words of the key's rule: the same line `check_rules` would give."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ValidationError) and cause.full_key in RULES:
-            return invalid(cause.full_key, cause.value, RULES[cause.full_key].valid)
-        cause = cause.__cause__
-    return None
-
-
-def check_model_fits_data(cfg: DictConfig) -> None:
-    if cfg.model.n_features != cfg.data.n_features:
-        raise invalid("model.n_features", cfg.model.n_features, f"data.n_features ({cfg.data.n_features}), its default")
-
-
 def check_resume(cfg: DictConfig) -> None:
     """`resume=<run dir>` (the command line was rewritten to that run's, see resume.py): the run keeps a
     last checkpoint, and where it has one, it is a complete file."""
@@ -267,25 +289,6 @@ def check_outputs_writable(cfg: DictConfig) -> None:
                 raise PermissionError(13, "Permission denied", str(directory))
         except OSError as error:
             raise invalid(key, value, "a path you can write to", f"cannot be written ({error.strerror})") from None
-
-
-def check_splits(cfg: DictConfig) -> None:
-    """No split may be empty."""
-    data = cfg.data
-    n_total = 2 * data.n_per_class
-    n_train, n_val, n_test = split_sizes(n_total, data.val_fraction, data.test_fraction)
-    enough = f"a fraction that gives it at least 1 of the {n_total} points (or a larger data.n_per_class)"
-    if n_val < 1:
-        raise invalid("data.val_fraction", data.val_fraction, enough, "leaves the validation split empty")
-    if n_test < 1:
-        raise invalid("data.test_fraction", data.test_fraction, enough, "leaves the test split empty")
-    if n_train < 1:
-        raise invalid(
-            "data.val_fraction + data.test_fraction",
-            data.val_fraction + data.test_fraction,
-            f"a sum that leaves at least 1 of the {n_total} points for training",
-            "leaves the training split empty",
-        )
 
 
 def check_accelerator(cfg: DictConfig) -> None:
