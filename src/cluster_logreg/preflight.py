@@ -111,6 +111,7 @@ RULES: dict[str, Rule] = {
     "trainer.enable_model_summary": Rule(_is_bool, "true | false"),
     # Lightning starts one process per CPU "device": a number far above the cores is a typo.
     "trainer.devices": Rule(_devices, "auto or an integer from 1 to 64 x the CPU cores"),
+    "trainer.num_nodes": Rule(_int_at_least(1), "an integer >= 1"),
     "trainer.accelerator": Rule(lambda v: v in ACCELERATORS, " | ".join(ACCELERATORS)),
     "optimized_metric": Rule(lambda v: v in OPTIMIZABLE, " | ".join(OPTIMIZABLE)),
     "cpu_threads": Rule(
