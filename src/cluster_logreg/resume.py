@@ -42,7 +42,7 @@ def resume_arguments(arguments: list[str]) -> list[str]:
 
 
 def saved_overrides(path: Path) -> list[str]:
-    """The overrides in Hydra's record of a command line (`.hydra/overrides.yaml`, a list of strings)."""
+    """The overrides in Hydra's record of a command line (`RunDir.overrides`: a YAML list of strings)."""
     return [str(override) for override in OmegaConf.load(path)]
 
 
