@@ -24,7 +24,7 @@ def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
     fit = results["fit_loop"][0]
     assert fit["project_ms_per_epoch"] > 0 and fit["plain_ms_per_epoch"] > 0
     assert fit["fresh_draw_points"] == 200_000 and 0.99 < fit["fresh_draw_acc"] <= 1
-    assert [row["size"] for row in results["scale"]] == [1000, 10000]
+    assert [row["size"] for row in results["scale"]] == [1000]
     assert all(row[impl]["samples_per_second"] > 0 for row in results["scale"] for impl in ("project", "plain"))
     assert results["usual_ms_per_epoch"] > 0 and results["startup"]["help_s"] > 0
     table = (tmp_path / "benchmark.md").read_text()
