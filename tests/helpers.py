@@ -16,13 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.cli import prepare_hydra, what_the_user_is_told
 from cluster_logreg.errors import one_line, our_code
-from cluster_logreg.preflight import EVAL_CHECKS, TRAIN_CHECKS, preflight
+from cluster_logreg.preflight import EVAL_CHECKS, PREDICT_CHECKS, TRAIN_CHECKS, preflight
 from cluster_logreg.resume import resume_arguments
 from cluster_logreg.run_dir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
-CHECKS = {"train": TRAIN_CHECKS, "eval": EVAL_CHECKS}
+CHECKS = {"train": TRAIN_CHECKS, "eval": EVAL_CHECKS, "predict": PREDICT_CHECKS}
 
 
 def compose_config(config_name: str = "train", overrides: list[str] | None = None) -> DictConfig:
@@ -76,6 +76,16 @@ def evaluate_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
     preflight(cfg, EVAL_CHECKS)
     evaluate(cfg)
     return read_metrics(run_dir)
+
+
+def predict_in_process(run_dir: Path, *overrides: str) -> Path:
+    """What `python src/predict.py <overrides>` does, in this process; returns the output's path."""
+    from cluster_logreg.prediction import predict
+
+    cfg = compose_config("predict", [*overrides, f"run_dir={run_dir}"])
+    preflight(cfg, PREDICT_CHECKS)
+    predict(cfg)
+    return Path(cfg.output) if cfg.output else RunDir(run_dir).predictions
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def test_default_config_is_the_tutorials_experiment():
     assert cfg.data.batch_size is None  # full batch
     assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.optimizer._partial_
     assert (cfg.model.optimizer.lr, cfg.model.optimizer.momentum) == (0.01, 0.9)
-    assert cfg.model.hidden_dim == 5 and cfg.model.n_features == 2
+    assert cfg.model.hidden_dim == 5
     assert isinstance(cfg.seed, int) and cfg.data.seed == cfg.seed
     checked_config()
 
@@ -75,8 +75,11 @@ def test_an_optuna_search_maximises_accuracies_and_minimises_losses_and_errors()
     assert direction("loss/val") == direction("acc/excess_error") == "minimize"
 
 
-def test_n_features_reaches_the_model():
-    assert compose_config(overrides=["data.n_features=4"]).model.n_features == 4
+def test_the_model_is_sized_by_the_data():
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(compose_config(overrides=["data.n_features=4"]).data)
+    assert datamodule.model_inputs()["n_features"] == 4
 
 
 @pytest.mark.parametrize(

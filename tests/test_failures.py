@@ -113,7 +113,7 @@ def test_resume_refuses_a_checkpoint_of_another_model_shape(trained, tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: resume='{RunDir(run_dir).last_checkpoint}' does not fit this model: net.0.bias is [5] in the file, "
-        "[7] in the model (model.hidden_dim=7, data.n_features=2); valid: a checkpoint of the same model shape, "
+        "[7] in the model (model.hidden_dim=7, 2 features in the data); valid: a checkpoint of the same model shape, "
         "or the settings it was trained with"
     ]
 

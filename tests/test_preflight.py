@@ -16,7 +16,7 @@ OPTIONS = [o for o in OPTIONS if not o.startswith(("hydra", "schema"))]
 
 
 def every_settable_key() -> set[str]:
-    keys = leaf_keys("eval", ["ckpt_path=x.ckpt"])
+    keys = leaf_keys("eval", ["ckpt_path=x.ckpt"]) | leaf_keys("predict", ["ckpt_path=x.ckpt", "input=x.csv"])
     for option in ["", *OPTIONS]:
         keys |= leaf_keys("train", [option] if option else [])
     return keys

@@ -21,7 +21,7 @@ from cluster_logreg.errors import Interrupted
 from cluster_logreg.metrics import TRAIN, TRUE, shown
 
 if TYPE_CHECKING:
-    from cluster_logreg.data import GaussianClustersDataModule
+    from cluster_logreg.data import GaussianClustersDataModule, TensorDataModule
     from cluster_logreg.model import LogisticClassifier
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,9 @@ class DecisionBoundaryPlot(Callback):
     """At the end of fit (and every `every_n_epochs` if > 0: a slider in TensorBoard): the picture of
     what the model learned, to TensorBoard (`model/decision_boundary`) and, at the end, to `png_path`.
 
-    It needs 2 features; with another n_features it logs a note and draws nothing.
+    With 2 features: the points, the model's probability and its 0.5 line (and the Bayes-optimal line
+    where the data's distribution is known). With any other number: the distribution of the model's
+    score w.x + c over each class, which shows the same separation in any dimension.
     """
 
     TAG = "model/decision_boundary"
@@ -143,27 +145,23 @@ class DecisionBoundaryPlot(Callback):
     def _draw(self, trainer: Trainer, pl_module: LightningModule, save: bool) -> None:
         from matplotlib.image import imsave
 
-        from cluster_logreg.figures import as_rgb, decision_boundary_figure
+        from cluster_logreg.figures import as_rgb, decision_boundary_figure, score_figure
 
         # Lightning hands these callbacks its base types: they draw this project's model and data.
-        datamodule = cast("GaussianClustersDataModule", fit_datamodule(trainer))
+        datamodule = cast("TensorDataModule", fit_datamodule(trainer))
         model = cast("LogisticClassifier", pl_module)
-        if datamodule.hparams.n_features != 2:
-            log.info(f"decision boundary picture skipped: n_features={datamodule.hparams.n_features}, it needs 2")
-            return
         if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
             log.info("decision boundary picture skipped: the weights are not finite (the run diverged)")
             return
         x, y = datamodule.splits["train"]
         shown_points = slice(0, self.max_points)  # the split is in random order: the first points are a sample
+        title = f"what the model learned, epoch {trainer.current_epoch}"
         with torch.no_grad():
-            fig = decision_boundary_figure(
-                x[shown_points],
-                y[shown_points],
-                lambda points: model.predict_proba(points.to(model.device)),
-                datamodule.population,
-                f"what the model learned, epoch {trainer.current_epoch}",
-            )
+            if model.hparams.n_features == 2:
+                proba = lambda points: model.predict_proba(points.to(model.device))  # noqa: E731
+                fig = decision_boundary_figure(x[shown_points], y[shown_points], proba, datamodule.population, title)
+            else:
+                fig = score_figure(model(x).float().cpu(), y.cpu(), model.hparams.target, model.classes, title)
         rgb = as_rgb(fig)  # rendered once, for TensorBoard and for the PNG
         for writer in tensorboards(trainer):
             writer.add_image(self.TAG, rgb, trainer.global_step, dataformats="HWC")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning import LightningModule
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
@@ -77,7 +78,7 @@ def check_fits(checkpoint: dict[str, Any], path: Path, model: nn.Module, key: st
             )
 
 
-def resume_checkpoint(cfg: DictConfig, path: Path | None, model: nn.Module) -> tuple[Path | None, int]:
+def resume_checkpoint(cfg: DictConfig, path: Path | None, model: LightningModule) -> tuple[Path | None, int]:
     """With `resume=<run dir>`: the run's last checkpoint (at `path`, None where the run keeps none),
     checked to fit the model, and the epoch it holds."""
     if not cfg.get("resume"):
@@ -88,7 +89,7 @@ def resume_checkpoint(cfg: DictConfig, path: Path | None, model: nn.Module) -> t
         log.info(f"resume: no checkpoint at {path} yet, starting from epoch 0")
         return None, 0
     checkpoint = read_checkpoint(path, key="resume")
-    shape = f"model.hidden_dim={cfg.model.hidden_dim}, data.n_features={cfg.data.n_features}"
+    shape = f"model.hidden_dim={cfg.model.hidden_dim}, {model.hparams['n_features']} features in the data"
     check_fits(checkpoint, path, model, "resume", shape)
     log.info(f"resume: continuing {cfg.resume} from {path} (epoch {checkpoint['epoch']})")
     return path, checkpoint["epoch"]

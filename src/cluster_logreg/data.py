@@ -1,10 +1,11 @@
-"""The tutorial's two Gaussian clusters as a LightningDataModule, served as whole-tensor batches."""
+"""Data held as tensors and served as whole-tensor batches: the tutorial's two Gaussian clusters, and
+(csv_data.py) a table of your own."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 import torch
 from lightning import LightningDataModule
@@ -54,24 +55,16 @@ class TensorBatches:
             yield x[start : start + self.batch_size], y[start : start + self.batch_size]
 
 
-class GaussianClustersDataModule(LightningDataModule):
-    """Draws the clusters from `seed` (independently of the global RNG) and splits them at random."""
+class TensorDataModule(LightningDataModule):
+    """Train, validation and test splits held as tensors on the training device, served by slicing.
 
-    def __init__(
-        self,
-        n_per_class: int = 1000,
-        n_features: int = 2,
-        mean_value: float = 2.5,
-        std: float = 1.0,
-        bias: float = 1.3,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        batch_size: int | None = None,
-        seed: int = 0,
-    ):
+    A subclass draws or reads its splits (`_splits_on_cpu`) and says what the model needs to know of
+    its inputs (`model_inputs`). Under DDP each process keeps its own shard of every split; Lightning
+    and torchmetrics average the losses and pool the accuracies across processes.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        # Saved into checkpoints, so eval.py rebuilds exactly this data and test split.
-        self.save_hyperparameters()
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
     @property
@@ -80,35 +73,32 @@ class GaussianClustersDataModule(LightningDataModule):
         return cast(AttributeDict, super().hparams)
 
     @property
-    def population(self) -> GaussianPair:
-        """The distribution the points are drawn from: what exact accuracies are computed against."""
-        hp = self.hparams
-        return GaussianPair.clusters(hp.n_features, hp.mean_value, hp.std, hp.bias)
+    def population(self) -> GaussianPair | None:
+        """The distribution the points are drawn from, where it is known (exact metrics need it)."""
+        return None
 
     @property
     def n_train(self) -> int:
-        """Points in the training split, over all DDP processes (known before `setup`)."""
-        hp = self.hparams
-        return split_sizes(2 * hp.n_per_class, hp.val_fraction, hp.test_fraction)[0]
+        """Points in the training split, over all DDP processes."""
+        raise NotImplementedError
+
+    def model_inputs(self) -> dict[str, Any]:
+        """What the model is built with besides its own settings: its input size, the names of the
+        features and classes, and the standardisation fitted on the training split (if any)."""
+        raise NotImplementedError
+
+    def _splits_on_cpu(self) -> dict[str, tuple[Tensor, Tensor]]:
+        raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        hp = self.hparams
-        generator = torch.Generator().manual_seed(hp.seed)
-        x, y = make_clusters(hp.n_per_class, hp.n_features, hp.mean_value, hp.std, hp.bias, generator)
-        sizes = split_sizes(len(x), hp.val_fraction, hp.test_fraction)
-        order = torch.randperm(len(x), generator=generator)
         # The tensors move to the accelerator once here, so no step copies them from the host.
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        # Under DDP each process keeps its own shard of every split; Lightning and torchmetrics
-        # average the losses and pool the accuracies across processes.
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
-        names = ("train", "val", "test")
-        for name, index in zip(names, torch.split(order, list(sizes)), strict=True):
-            shard = index[rank::world]
-            self.splits[name] = (x[shard].to(device), y[shard].to(device))
-        self._shuffle = torch.Generator().manual_seed(hp.seed + 1)
+        for name, (x, y) in self._splits_on_cpu().items():
+            self.splits[name] = (x[rank::world].to(device), y[rank::world].to(device))
+        self._shuffle = torch.Generator().manual_seed(self.hparams.seed + 1)
 
     def state_dict(self) -> dict[str, Tensor]:
         # In checkpoints: a resumed run shuffles its batches as the uninterrupted run would have.
@@ -135,3 +125,47 @@ class GaussianClustersDataModule(LightningDataModule):
 
     def test_dataloader(self) -> TensorBatches:
         return self._batches("test")
+
+
+class GaussianClustersDataModule(TensorDataModule):
+    """Draws the clusters from `seed` (independently of the global RNG) and splits them at random."""
+
+    def __init__(
+        self,
+        n_per_class: int = 1000,
+        n_features: int = 2,
+        mean_value: float = 2.5,
+        std: float = 1.0,
+        bias: float = 1.3,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        # Saved into checkpoints, so eval.py rebuilds exactly this data and test split.
+        self.save_hyperparameters()
+
+    @property
+    def population(self) -> GaussianPair:
+        hp = self.hparams
+        return GaussianPair.clusters(hp.n_features, hp.mean_value, hp.std, hp.bias)
+
+    @property
+    def n_train(self) -> int:
+        hp = self.hparams
+        return split_sizes(2 * hp.n_per_class, hp.val_fraction, hp.test_fraction)[0]
+
+    def model_inputs(self) -> dict[str, Any]:
+        n_features = self.hparams.n_features
+        # Class 1 is the cluster around -mean_value + bias (the tutorial's label 1).
+        return {"n_features": n_features, "feature_names": [f"x{i}" for i in range(n_features)]}
+
+    def _splits_on_cpu(self) -> dict[str, tuple[Tensor, Tensor]]:
+        hp = self.hparams
+        generator = torch.Generator().manual_seed(hp.seed)
+        x, y = make_clusters(hp.n_per_class, hp.n_features, hp.mean_value, hp.std, hp.bias, generator)
+        sizes = split_sizes(len(x), hp.val_fraction, hp.test_fraction)
+        order = torch.randperm(len(x), generator=generator)
+        names = ("train", "val", "test")
+        return {name: (x[index], y[index]) for name, index in zip(names, torch.split(order, list(sizes)), strict=True)}

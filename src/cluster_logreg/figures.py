@@ -1,4 +1,5 @@
-"""The decision-boundary picture: the clusters, the model's probability and 0.5 line, the Bayes line."""
+"""What the model learned, as a picture: the decision boundary over 2-D points (with the Bayes line
+where the distribution is known), or, in any dimension, the distribution of its score per class."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from cluster_logreg.population import GaussianPair
 
 
 def decision_boundary_figure(
-    x: Tensor, y: Tensor, proba: Callable[[Tensor], Tensor], population: GaussianPair, title: str
+    x: Tensor, y: Tensor, proba: Callable[[Tensor], Tensor], population: GaussianPair | None, title: str
 ) -> Figure:
-    """2-D points `x` with labels `y`; `proba` maps (N, 2) points to P(class 1); `population` they come from."""
+    """2-D points `x` with labels `y`; `proba` maps (N, 2) points to P(class 1); `population` they come
+    from, where it is known."""
     x, y = x.cpu(), y.cpu()
     low, high = x.min(0).values - 1, x.max(0).values + 1
     g0, g1 = torch.meshgrid(torch.linspace(low[0], high[0], 150), torch.linspace(low[1], high[1], 150), indexing="xy")
@@ -33,16 +35,34 @@ def decision_boundary_figure(
     for label, colour in ((0, "tab:blue"), (1, "tab:red")):
         points = x[y == label]
         ax.scatter(points[:, 0], points[:, 1], s=5, color=colour, edgecolors="none", label=f"class {label}")
-    # Equal, spherical clusters: the best boundary is the perpendicular bisector of the two centres.
-    c0, c1 = np.array(population.centre0), np.array(population.centre1)
-    middle, direction = (c0 + c1) / 2, c1 - c0
-    xs = np.array(extent[:2])
-    ax.plot(xs, middle[1] - direction[0] / direction[1] * (xs - middle[0]), "k--", linewidth=1.2)
-    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x1", ylabel="x2", title=title)
     handles, labels = ax.get_legend_handles_labels()
-    handles += [Line2D([], [], color="black"), Line2D([], [], color="black", linestyle="--")]
-    labels += ["model: P = 0.5", "Bayes-optimal boundary"]
+    handles, labels = [*handles, Line2D([], [], color="black")], [*labels, "model: P = 0.5"]
+    if population is not None:
+        # Equal, spherical clusters: the best boundary is the perpendicular bisector of the two centres.
+        c0, c1 = np.array(population.centre0), np.array(population.centre1)
+        middle, direction = (c0 + c1) / 2, c1 - c0
+        xs = np.array(extent[:2])
+        ax.plot(xs, middle[1] - direction[0] / direction[1] * (xs - middle[0]), "k--", linewidth=1.2)
+        handles, labels = [*handles, Line2D([], [], color="black", linestyle="--")], [*labels, "Bayes-optimal boundary"]
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x1", ylabel="x2", title=title)
     ax.legend(handles, labels, loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def score_figure(scores: Tensor, y: Tensor, target: str, classes: list[str], title: str) -> Figure:
+    """Histograms of the model's score w.x + c (the logit) over the points of each class, and the
+    boundary at 0: how well the classes separate, in any number of dimensions."""
+    fig = Figure(figsize=(6.4, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    bins = np.linspace(float(scores.min()), float(scores.max()), 41).tolist()
+    for label, colour in ((0, "tab:blue"), (1, "tab:red")):
+        ax.hist(scores[y == label].numpy(), bins=bins, color=colour, alpha=0.55, label=f"{target} = {classes[label]}")
+    ax.axvline(0, color="black", linewidth=1.5, label=f"model: P({classes[1]}) = 0.5")
+    xlabel = f"model's score w.x + c (the logit of P({target} = {classes[1]}))"
+    ax.set(xlabel=xlabel, ylabel="points of the training split", title=title)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -43,11 +43,33 @@ class LogisticClassifier(LightningModule):
     logged too.
     """
 
-    def __init__(self, n_features: int = 2, hidden_dim: int = 5, optimizer: OptimizerFactory | None = None):
+    def __init__(
+        self,
+        n_features: int = 2,
+        hidden_dim: int = 5,
+        optimizer: OptimizerFactory | None = None,
+        feature_names: list[str] | None = None,
+        target: str = "label",
+        classes: list[str] | None = None,
+        input_mean: list[float] | None = None,
+        input_std: list[float] | None = None,
+    ):
+        """`n_features` and the rest after `optimizer` describe the inputs; the DataModule gives them
+        (`model_inputs`). They are saved in checkpoints, so a checkpoint alone can classify new points:
+        which columns it reads, which of the target's values is class 1 (`classes[1]`), and the
+        standardisation `(x - input_mean) / input_std` fitted on the training split (none if None)."""
         super().__init__()
         # The optimizer factory is code, not data: it stays out of hparams and checkpoints.
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
+        self.feature_names = feature_names or [f"x{i}" for i in range(n_features)]
+        self.classes = classes or ["0", "1"]
+        # Buffers: they move with the model to its device and are saved with the weights (None: absent).
+        scaled = input_mean is not None and input_std is not None
+        self.input_mean: Tensor | None
+        self.input_std: Tensor | None
+        self.register_buffer("input_mean", torch.tensor(input_mean) if scaled else None)
+        self.register_buffer("input_std", torch.tensor(input_std) if scaled else None)
         self.net = nn.Sequential(nn.Linear(n_features, hidden_dim), nn.Linear(hidden_dim, 1))
         self.loss_fn = nn.BCEWithLogitsLoss()
         # validate_args=False: the targets are ours (0/1 by construction); the checks cost a sync per step.
@@ -67,6 +89,9 @@ class LogisticClassifier(LightningModule):
         return cast(AttributeDict, super().hparams)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits of raw inputs (the standardisation, if any, is applied here)."""
+        if self.input_mean is not None and self.input_std is not None:
+            x = (x - self.input_mean) / self.input_std
         logits: Tensor = self.net(x)
         return logits.squeeze(-1)
 
@@ -74,13 +99,21 @@ class LogisticClassifier(LightningModule):
         return torch.sigmoid(self(x))
 
     def affine_map(self) -> tuple[list[float], float]:
-        """The two layers composed into one score w.x + c (no nonlinearity between them), in float64."""
+        """The two layers (and the standardisation) composed into one score w.x + c of the raw inputs
+        (no nonlinearity between them), in float64."""
         first, second = self.net[0], self.net[1]
         assert isinstance(first, nn.Linear) and isinstance(second, nn.Linear)  # as built in __init__
         with torch.no_grad():
             w = (second.weight.double() @ first.weight.double()).squeeze(0)
             c = second.weight.double() @ first.bias.double() + second.bias.double()
+            if self.input_mean is not None and self.input_std is not None:
+                w = w / self.input_std.double()
+                c = c - w @ self.input_mean.double()
         return w.tolist(), c.item()
+
+    def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        """P(class 1) of each row of a batch of raw inputs (predict.py)."""
+        return self.predict_proba(batch)
 
     def exact_metrics(self) -> dict[str, float]:
         """`acc/true`, `acc/excess_error` and the map's shape, where the data's distribution is known; else {}."""

@@ -18,14 +18,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from cluster_logreg.callbacks import LastCheckpoint, StopOnSignal, tensorboards
-from cluster_logreg.checkpoints import check_fits, read_checkpoint, resume_checkpoint
-from cluster_logreg.data import GaussianClustersDataModule
-from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid, one_line
+from cluster_logreg.checkpoints import resume_checkpoint
+from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, TensorDataModule, make_clusters
+from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid
 from cluster_logreg.files import write_json
 from cluster_logreg.metrics import LEARNED, REPORTED, TEST, TRUE, VALIDATION, chosen, shown, worst_value
 from cluster_logreg.model import LogisticClassifier
-from cluster_logreg.preflight import bad_checkpoint
+from cluster_logreg.resume import checkpoint_of
 from cluster_logreg.run_dir import RunDir
+from cluster_logreg.table import read_table
+from cluster_logreg.trained import load_trained, trained_data
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +169,9 @@ def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[GaussianClustersData
     use_threads(cfg.cpu_threads)
     seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    # Sized and described by the data: its input size, names and standardisation.
+    # (`_convert_`: as plain lists, which checkpoints store as data; Hydra's own containers are objects.)
+    model = instantiate(cfg.model, _convert_="all", **datamodule.model_inputs())
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     # The configured callbacks are all the checkpoints a run writes: without any (`'~callbacks'`)
@@ -189,27 +193,45 @@ def use_threads(cpu_threads: int | None) -> None:
 
 
 def evaluate(cfg: DictConfig) -> float:
-    """Test a checkpoint (checked by `preflight.EVAL_CHECKS`) on the test split of the data it was
-    trained on, in `cfg.run_dir`; return acc/test."""
+    """Test a trained model (checked by `preflight.EVAL_CHECKS`), in `cfg.run_dir`; return acc/test.
+
+    `evaluate_on`: `test`, the test split of the data it was trained on; `fresh`, a new draw of the
+    clusters it was trained on (all of it, from `seed`); or a CSV file with its columns.
+    """
     use_threads(cfg.cpu_threads)
     run = RunDir(Path(cfg.run_dir))
-    ckpt_path = Path(cfg.ckpt_path)
-    checkpoint = read_checkpoint(ckpt_path)
-    # The checkpoint holds the model's and the data's settings: both are rebuilt from them.
-    try:
-        model = LogisticClassifier(**checkpoint["hyper_parameters"])
-        datamodule = GaussianClustersDataModule(**checkpoint["datamodule_hyper_parameters"])
-    except (KeyError, TypeError) as error:
-        raise bad_checkpoint("ckpt_path", ckpt_path, f"lacks this project's settings ({one_line(error)})") from None
-    settings = f"hidden_dim={model.hparams.hidden_dim}, n_features={model.hparams.n_features} in its hyper_parameters"
-    check_fits(checkpoint, ckpt_path, model, "ckpt_path", settings)
-    model.load_state_dict(checkpoint["state_dict"])
+    ckpt_path = checkpoint_of(Path(cfg.ckpt_path))
+    model, checkpoint = load_trained(ckpt_path)
+    datamodule = trained_data(checkpoint, ckpt_path)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
-    trainer.test(model, datamodule=datamodule, verbose=False)
-    metrics = _reported(trainer) | model.exact_metrics()
-    write_json(run.metrics, {**metrics, "ckpt_path": str(ckpt_path.resolve())})
+    if cfg.evaluate_on == "test":
+        trainer.test(model, datamodule=datamodule, verbose=False)
+    else:
+        trainer.test(model, dataloaders=_evaluation_data(cfg, model, datamodule), verbose=False)
+    population = datamodule.population
+    metrics = _reported(trainer) | (population.metrics(*model.affine_map()) if population is not None else {})
+    write_json(run.metrics, {**metrics, "ckpt_path": str(ckpt_path.resolve()), "evaluated_on": cfg.evaluate_on})
     _report(run.path, metrics)
     return metrics["acc/test"]
+
+
+def _evaluation_data(cfg: DictConfig, model: LogisticClassifier, trained_on: TensorDataModule) -> TensorBatches:
+    if cfg.evaluate_on == "fresh":
+        if not isinstance(trained_on, GaussianClustersDataModule):
+            raise invalid("evaluate_on", "fresh", "test or a CSV file", "needs a model trained on the clusters")
+        hp = trained_on.hparams
+        generator = torch.Generator().manual_seed(cfg.seed)
+        x, y = make_clusters(hp.n_per_class, hp.n_features, hp.mean_value, hp.std, hp.bias, generator)
+    else:
+        hp = model.hparams
+        table = read_table(cfg.evaluate_on, hp.target, model.feature_names, model.classes[1], key="evaluate_on")
+        if list(table.classes) != model.classes:
+            raise invalid(
+                "evaluate_on", cfg.evaluate_on, f"a file whose {hp.target!r} holds {' and '.join(model.classes)}",
+                f"holds {' and '.join(table.classes)}",
+            )  # fmt: skip
+        x, y = torch.from_numpy(table.x), torch.from_numpy(table.y)
+    return TensorBatches(x, y, batch_size=65536)
 
 
 def _results(
@@ -301,7 +323,6 @@ def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
         return {k: v for k, v in values.items() if not k.startswith("_") and not isinstance(v, dict)}
 
     model = settings(cfg.model)
-    model.pop("n_features", None)  # the data's, shown there
     return {
         "model": model,
         "optimizer": {"name": cfg.model.optimizer._target_.rsplit(".", 1)[-1]} | settings(cfg.model.optimizer),

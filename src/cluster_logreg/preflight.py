@@ -12,6 +12,8 @@ inside a local multirun.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import os
 import zipfile
@@ -24,8 +26,11 @@ from omegaconf.errors import ValidationError
 
 from cluster_logreg.errors import UserError, invalid
 from cluster_logreg.metrics import AUTO, REPORTED, VALIDATION
+from cluster_logreg.resume import checkpoint_of
 from cluster_logreg.run_dir import EXAMPLE_CHECKPOINT
+from cluster_logreg.schema import SCHEMAS
 from cluster_logreg.splits import split_sizes
+from cluster_logreg.table import header, read_table, stratified_split
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 MAX_SEED = 2**32 - 1  # what numpy, and so Lightning's seed_everything, accepts
@@ -33,7 +38,7 @@ FLOAT32_MAX = 3.4e38
 CPU_CORES = os.cpu_count() or 1
 OPTIMIZABLE = (AUTO, *REPORTED)
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp", "deepspeed")
-CKPT_HINT = f"a checkpoint written by train.py, e.g. {EXAMPLE_CHECKPOINT}"
+CKPT_HINT = f"a run directory of train.py or a checkpoint it wrote, e.g. {EXAMPLE_CHECKPOINT}"
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -99,10 +104,18 @@ RULES: dict[str, Rule] = {
     "data.std": Rule(lambda v: _is_number(v) and v > 0, "a finite number > 0 (<= 3.4e38)"),
     "data.val_fraction": Rule(_fraction, "a number between 0 and 1 (exclusive)"),
     "data.test_fraction": Rule(_fraction, "a number between 0 and 1 (exclusive)"),
+    # data=csv
+    "data.path": Rule(_is_path, "a CSV file with a header row"),
+    "data.target": Rule(_is_name, "the name of a column of data.path"),
+    "data.features": Rule(
+        lambda v: v is None or (isinstance(v, list) and len(v) > 0 and all(_is_name(f) for f in v)),
+        "null (every column but the target) or a list of column names",
+    ),
+    "data.positive_class": Rule(lambda v: v is None or isinstance(v, str), "null or a value of the target column"),
     "data.batch_size": Rule(lambda v: v is None or _int_at_least(1)(v), "null (whole split) or an integer >= 1"),
-    "model.n_features": Rule(_int_at_least(1), "an integer >= 1 (data.n_features, its default)"),
     "model.hidden_dim": Rule(_int_at_least(1), "an integer >= 1"),
     "model.optimizer.lr": Rule(lambda v: _is_number(v) and v > 0, "a finite number > 0 (<= 3.4e38)"),
+    "model.optimizer.weight_decay": Rule(lambda v: _is_number(v) and v >= 0, "a finite number >= 0 (<= 3.4e38)"),
     "model.optimizer.momentum": Rule(lambda v: _is_number(v) and v >= 0, "a finite number >= 0 (<= 3.4e38)"),
     "trainer.max_epochs": Rule(_int_at_least(1), "an integer >= 1"),
     "trainer.check_val_every_n_epoch": Rule(_int_at_least(1), "an integer >= 1"),
@@ -165,6 +178,10 @@ RULES: dict[str, Rule] = {
     "trainer.profiler.filename": Rule(_is_name, "a file name (Lightning writes <stage>-<filename>.txt)"),
     "trainer.strategy": Rule(lambda v: v in STRATEGIES, " | ".join(STRATEGIES)),
     "ckpt_path": Rule(_is_path, CKPT_HINT),
+    "input": Rule(_is_path, "a CSV file with the model's feature columns"),
+    "output": Rule(lambda v: v is None or _is_path(v), "null (predictions.csv in the run directory) or a file path"),
+    "batch_size": Rule(_int_at_least(1), "an integer >= 1"),
+    "evaluate_on": Rule(_is_path, "test | fresh | a CSV file with the columns the model was trained on"),
 }
 
 
@@ -190,14 +207,54 @@ def schema_refusal(error: BaseException) -> UserError | None:
     return None
 
 
-def check_model_fits_data(cfg: DictConfig) -> None:
-    if cfg.model.n_features != cfg.data.n_features:
-        raise invalid("model.n_features", cfg.model.n_features, f"data.n_features ({cfg.data.n_features}), its default")
+def check_known_keys(cfg: DictConfig) -> None:
+    """A key the config does not know (`+seeed=5`: Hydra adds what `+` asks for) is a typo or a setting
+    this program would ignore: refused, naming the closest known key. Checked where the config has a
+    schema (the project's own settings); Lightning's trainer, loggers and callbacks take what Lightning takes."""
+    for prefix, node in _typed_nodes(cfg):
+        known = [f.name for f in dataclasses.fields(OmegaConf.get_type(node))]  # type: ignore[arg-type]
+        for key in map(str, node):
+            if key not in known and not (key == "hydra" and not prefix):
+                closest = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {prefix}{closest[0]}?" if closest else f"keys of {prefix or 'the config'}"
+                value = OmegaConf.select(node, key)
+                raise invalid(f"{prefix}{key}", value, f"one of the config's keys ({hint})", "is not a setting")
+
+
+def _typed_nodes(node: DictConfig, prefix: str = "") -> list[tuple[str, DictConfig]]:
+    """The nodes of `node` (itself included) whose keys a schema lists, with their dotted prefix."""
+    found = [(prefix, node)] if OmegaConf.get_type(node) in SCHEMAS.values() else []
+    for key in map(str, node):
+        if key == "hydra":
+            continue  # Hydra's own settings, checked by Hydra
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            found += _typed_nodes(child, f"{prefix}{key}.")
+    return found
+
+
+def check_table(cfg: DictConfig) -> None:
+    """data=csv: the file reads as a table (table.py says what is refused), and no split is empty."""
+    data = cfg.data
+    if "path" not in data:
+        return
+    table = read_table(data.path, data.target, data.features, data.positive_class)
+    splits = stratified_split(table.y, data.val_fraction, data.test_fraction, data.seed)
+    enough = f"a fraction that gives it at least 1 of the {len(table.y)} rows"
+    if len(splits["val"]) == 0:
+        raise invalid("data.val_fraction", data.val_fraction, enough, "leaves the validation split empty")
+    if len(splits["test"]) == 0:
+        raise invalid("data.test_fraction", data.test_fraction, enough, "leaves the test split empty")
+    if len(splits["train"]) == 0:
+        total = data.val_fraction + data.test_fraction
+        raise invalid("data.val_fraction + data.test_fraction", total, "a smaller sum", "leaves no row for training")
 
 
 def check_splits(cfg: DictConfig) -> None:
-    """No split may be empty."""
+    """The clusters: no split may be empty."""
     data = cfg.data
+    if "n_per_class" not in data:
+        return  # a table: check_table
     n_total = 2 * data.n_per_class
     n_train, n_val, n_test = split_sizes(n_total, data.val_fraction, data.test_fraction)
     enough = f"a fraction that gives it at least 1 of the {n_total} points (or a larger data.n_per_class)"
@@ -215,8 +272,11 @@ def check_splits(cfg: DictConfig) -> None:
 
 
 def check_memory(cfg: DictConfig) -> None:
-    """Refuse, before anything is allocated, data or a model that cannot fit in this machine's memory."""
+    """Refuse, before anything is allocated, clusters or a model that cannot fit in this machine's memory
+    (a table's file is measured as it is read, table.py)."""
     data, model = cfg.data, cfg.model
+    if "n_per_class" not in data:
+        return
     n_points = 2 * data.n_per_class
     n_train = split_sizes(n_points, data.val_fraction, data.test_fraction)[0]
     # x and y in float32, held about three times over while drawing, joining and splitting, plus
@@ -316,10 +376,21 @@ def check_checkpoint_file(path: Path, key: str = "ckpt_path") -> None:
         raise bad_checkpoint(key, path, "is not a checkpoint (not a complete zip archive)")
 
 
+def check_evaluate_on(cfg: DictConfig) -> None:
+    """eval.py: a CSV to evaluate on exists (its columns are checked against the model's as it is read)."""
+    if cfg.evaluate_on not in ("test", "fresh") and not Path(cfg.evaluate_on).is_file():
+        raise invalid("evaluate_on", cfg.evaluate_on, "test | fresh | a CSV file", "is neither, and not a file")
+
+
+def check_input(cfg: DictConfig) -> None:
+    """predict.py: the input is a CSV with a header (its columns and cells are checked as it is read)."""
+    header(Path(cfg.input), "input")
+
+
 def check_ckpt_path(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise UserError(f"ckpt_path is missing; valid: ckpt_path=PATH, {CKPT_HINT}")
-    check_checkpoint_file(Path(cfg.ckpt_path))
+    check_checkpoint_file(checkpoint_of(Path(cfg.ckpt_path)))
 
 
 Check = Callable[[DictConfig], None]
@@ -327,15 +398,31 @@ Check = Callable[[DictConfig], None]
 # In order: the settings alone, then what they ask of the files and the machine; the last check
 # imports torch (a second or two).
 TRAIN_CHECKS: tuple[Check, ...] = (
+    check_known_keys,
     check_rules,
-    check_model_fits_data,
     check_splits,
+    check_table,
     check_memory,
     check_resume,
     check_outputs_writable,
     check_accelerator,
 )
-EVAL_CHECKS: tuple[Check, ...] = (check_ckpt_path, check_rules, check_outputs_writable, check_accelerator)
+PREDICT_CHECKS: tuple[Check, ...] = (
+    check_known_keys,
+    check_ckpt_path,
+    check_rules,
+    check_input,
+    check_outputs_writable,
+    check_accelerator,
+)
+EVAL_CHECKS: tuple[Check, ...] = (
+    check_known_keys,
+    check_ckpt_path,
+    check_rules,
+    check_evaluate_on,
+    check_outputs_writable,
+    check_accelerator,
+)
 
 
 def preflight(cfg: DictConfig, checks: tuple[Check, ...]) -> None:

@@ -3,6 +3,7 @@
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -42,6 +43,15 @@ def job_name(overrides: Sequence[str]) -> str:
     return re.sub(r"[/\\\s'\"]", "_", name)[:MAX_JOB_NAME]  # one directory level
 
 
+# The data sets shipped with the project (data/ at the repository's root).
+SHIPPED_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def shipped_data(name: str) -> str:
+    """`${shipped_data:breast_cancer.csv}`: a data set of the repository, wherever the command runs."""
+    return str(SHIPPED_DATA / name)
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("available_accelerators", available_accelerators, replace=True)
     # In run directory names: two runs started in the same microsecond are still two processes.
@@ -51,3 +61,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_file", run_file, replace=True)
     # An Optuna search's direction follows the metric it optimises (`auto` is an accuracy).
     OmegaConf.register_new_resolver("direction", direction, replace=True)
+    OmegaConf.register_new_resolver("shipped_data", shipped_data, replace=True)

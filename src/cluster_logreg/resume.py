@@ -41,6 +41,18 @@ def resume_arguments(arguments: list[str]) -> list[str]:
     return [script, *kept, *now, f"resume={hydra_value(str(run_dir))}", f"hydra.run.dir={hydra_value(str(run_dir))}"]
 
 
+def checkpoint_of(path: Path) -> Path:
+    """`ckpt_path=` as given: a checkpoint file, or a run directory, meaning its last checkpoint (where
+    the run's own overrides put it, `callbacks.last_checkpoint.path`, else the default place)."""
+    run = RunDir(path)
+    if not path.is_dir():
+        return path
+    setting = "callbacks.last_checkpoint.path"
+    overrides = saved_overrides(run.overrides) if run.overrides.is_file() else []
+    chosen = [value for key, value in map(split_override, overrides) if key == setting]
+    return Path(chosen[-1].strip("'\"")) if chosen else run.last_checkpoint
+
+
 def saved_overrides(path: Path) -> list[str]:
     """The overrides in Hydra's record of a command line (`RunDir.overrides`: a YAML list of strings)."""
     return [str(override) for override in OmegaConf.load(path)]

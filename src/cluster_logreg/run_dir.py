@@ -38,6 +38,11 @@ class RunDir:
         return self.path / "decision_boundary.png"
 
     @property
+    def predictions(self) -> Path:
+        """predict.py's output, unless `output=` says otherwise."""
+        return self.path / "predictions.csv"
+
+    @property
     def overrides(self) -> Path:
         """Hydra's record of the command line's overrides: what `resume=` composes again."""
         return self.path / ".hydra" / "overrides.yaml"

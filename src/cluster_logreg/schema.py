@@ -29,9 +29,23 @@ class ClustersData:
 
 
 @dataclass
-class Model:
+class CsvData:
     _target_: str = MISSING
-    n_features: int = MISSING
+    path: str = MISSING
+    target: str = MISSING
+    features: list[str] | None = MISSING
+    positive_class: str | None = MISSING
+    val_fraction: float = MISSING
+    test_fraction: float = MISSING
+    batch_size: int | None = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class Model:
+    """The model's own settings; its input size and the rest come from the data (`model_inputs`)."""
+
+    _target_: str = MISSING
     hidden_dim: int = MISSING
     optimizer: Any = MISSING
 
@@ -41,6 +55,7 @@ class Adam:
     _target_: str = MISSING
     _partial_: bool = MISSING
     lr: float = MISSING
+    weight_decay: float = MISSING
 
 
 @dataclass
@@ -70,6 +85,20 @@ class Eval:
     task_name: str = MISSING
     run_dir: str = MISSING
     ckpt_path: str = MISSING
+    evaluate_on: str = MISSING
+    seed: int = MISSING
+    cpu_threads: int | None = MISSING
+    trainer: Any = MISSING
+
+
+@dataclass
+class Predict:
+    task_name: str = MISSING
+    run_dir: str = MISSING
+    ckpt_path: str = MISSING
+    input: str = MISSING
+    output: str | None = MISSING
+    batch_size: int = MISSING
     cpu_threads: int | None = MISSING
     trainer: Any = MISSING
 
@@ -77,7 +106,9 @@ class Eval:
 SCHEMAS = {
     "train": Train,
     "eval": Eval,
+    "predict": Predict,
     "data/clusters": ClustersData,
+    "data/csv": CsvData,
     "model/logreg": Model,
     "model/optimizer/sgd": SGD,
     "model/optimizer/adam": Adam,

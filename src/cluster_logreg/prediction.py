@@ -1,0 +1,116 @@
+"""What predict.py does: a trained model's P(class 1) and predicted class for every row of a CSV,
+through Lightning's `trainer.predict`, streamed in batches from the input file to the output file."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from hydra.utils import instantiate
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+from omegaconf import DictConfig
+from torch import Tensor
+
+from cluster_logreg.errors import invalid
+from cluster_logreg.files import partial_path
+from cluster_logreg.resume import checkpoint_of
+from cluster_logreg.run_dir import RunDir
+from cluster_logreg.table import header, number, rows
+from cluster_logreg.trained import load_trained
+
+log = logging.getLogger(__name__)
+# Lightning hands a writer the indices of each batch's rows when a DataLoader's sampler knows them; the
+# rows here come in file order and are written in it, so the indices are not needed.
+warnings.filterwarnings("ignore", message="Couldn't infer the batch indices fetched from your dataloader")
+
+
+class CsvBatches:
+    """The `columns` of a CSV as float32 tensors of `batch_size` rows, read as they are needed: a file
+    of any length takes the memory of one batch. A bad cell raises the project's error, naming it."""
+
+    def __init__(self, path: Path, columns: Sequence[str], batch_size: int, key: str = "input"):
+        self.path, self.columns, self.batch_size, self.key = path, list(columns), batch_size, key
+        self.names = header(path, key)
+        missing = [name for name in self.columns if name not in self.names]
+        if missing:
+            needed = ", ".join(self.columns)
+            raise invalid(
+                key, str(path), f"a CSV file whose header names the columns {needed}", f"lacks {missing[0]!r}"
+            )
+
+    def __iter__(self) -> Iterator[Tensor]:
+        batch: list[list[float]] = []
+        for row, cells in rows(self.path, self.columns, self.key, self.names):
+            pairs = zip(cells, self.columns, strict=True)
+            batch.append([number(cell, row, column, self.key, self.path) for cell, column in pairs])
+            if len(batch) == self.batch_size:
+                yield torch.tensor(batch)
+                batch = []
+        if batch:
+            yield torch.tensor(batch)
+
+
+class CsvPredictionWriter(BasePredictionWriter):
+    """Appends each batch's predictions to `path` as it comes (Lightning's writer callback): nothing
+    is held for the end. Written beside `path` first; `finish` makes it the output in one rename, so
+    a failed prediction leaves no file that looks complete."""
+
+    def __init__(self, path: Path, target: str, classes: list[str]):
+        super().__init__(write_interval="batch")
+        self.path, self.classes = path, classes
+        self.partial = partial_path(path)
+        self.file: TextIO = open(self.partial, "w", newline="")  # noqa: SIM115 - closed by finish/abort
+        self.writer = csv.writer(self.file)
+        self.writer.writerow([f"probability_of_{classes[1]}", f"predicted_{target}"])
+        self.rows = 0
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: Any,
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        probabilities = prediction.double().cpu().tolist()
+        self.writer.writerows((f"{p:.9g}", self.classes[int(p > 0.5)]) for p in probabilities)
+        self.rows += len(probabilities)
+
+    def finish(self) -> None:
+        self.file.close()
+        self.partial.replace(self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def predict(cfg: DictConfig) -> int:
+    """P(class 1) and the predicted class of every row of `cfg.input` (checked by
+    `preflight.PREDICT_CHECKS`), written to `cfg.output` (default: predictions.csv in the run directory);
+    returns the number of rows."""
+    model, _ = load_trained(checkpoint_of(Path(cfg.ckpt_path)))
+    output = Path(cfg.output) if cfg.output else RunDir(Path(cfg.run_dir)).predictions
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writer = CsvPredictionWriter(output, model.hparams.target, model.classes)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False)
+    try:
+        batches = CsvBatches(Path(cfg.input), model.feature_names, cfg.batch_size)
+        trainer.predict(model, dataloaders=batches, return_predictions=False)
+        if writer.rows == 0:
+            raise invalid("input", cfg.input, "a CSV file with rows under its header", "has a header only")
+    except BaseException:
+        writer.abort()
+        raise
+    writer.finish()
+    log.info(f"{writer.rows} rows: P({model.hparams.target} = {model.classes[1]}) and the predicted class")
+    log.info(f"Predictions: {output}")
+    return writer.rows
