@@ -96,7 +96,7 @@ class SweepSummary(Callback):
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel jobs ending together take turns
             rows = [job_row(d) for d in job_dirs(sweep_dir)]
             ranked_by = self._mark(rows)
-            columns = _columns(ranked_by, self.mark)
+            columns = _columns(rows, ranked_by, self.mark)
             text = self._headline(rows, ranked_by) + "\n" + markdown(rows, columns)
             write_text_atomically(sweep_dir / "summary.csv", as_csv(rows, columns))
             write_text_atomically(sweep_dir / "summary.md", text)
@@ -172,9 +172,12 @@ def bayes_accuracy(rows: list[dict[str, Any]]) -> float | None:
     return next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
 
 
-def _columns(ranked_by: list[str], mark: str) -> list[str]:
-    extra = [m for m in ranked_by if m not in METRIC_COLUMNS]  # e.g. acc/val_best on data without a population
-    return ["job", "overrides", "status", "reason", *METRIC_COLUMNS, *extra, "accelerator", mark]
+def _columns(rows: list[dict[str, Any]], ranked_by: list[str], mark: str) -> list[str]:
+    # The metrics some job has (the exact ones only where the data's distribution is known), and the
+    # ranking metric, e.g. acc/val_best on data without a population.
+    metrics = [m for m in METRIC_COLUMNS if any(m in row for row in rows) or not rows]
+    extra = [m for m in ranked_by if m not in metrics]
+    return ["job", "overrides", "status", "reason", *metrics, *extra, "accelerator", mark]
 
 
 def as_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
