@@ -39,7 +39,8 @@ def main(overrides: list[str]) -> None:
     reference = LogisticRegression(max_iter=5000).fit(scaler.transform(x_train.numpy()), y_train.numpy())
     theirs = reference.score(scaler.transform(x_test.numpy()), y_test.numpy())
     print(f"test split: {len(y_test)} patients ({int(y_test.sum())} malignant), seed {cfg.seed}")
-    print(f"| model | test accuracy |\n|---|---|\n| this project ({cfg.trainer.max_epochs} epochs) | {ours['acc/test']:.4f} |")
+    print("| model | test accuracy |\n|---|---|")
+    print(f"| this project ({cfg.trainer.max_epochs} epochs) | {ours['acc/test']:.4f} |")
     print(f"| scikit-learn LogisticRegression (L2, C=1) | {theirs:.4f} |")
 
 
