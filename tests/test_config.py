@@ -32,7 +32,7 @@ def test_config_groups_exist():
     assert "experiment" in OmegaConf.to_container(cfg.hydra.runtime.choices)
 
 
-@pytest.mark.parametrize("experiment", ["quick", "large_data", "accelerators", "learning_curve"])
+@pytest.mark.parametrize("experiment", ["quick", "large_data", "accelerators", "learning_curve", "breast_cancer"])
 def test_experiment_presets_compose_and_pass_the_checks(experiment):
     checked_config(f"experiment={experiment}")
 
