@@ -23,6 +23,11 @@ def available_accelerators() -> str:
     return "cpu,gpu" if torch.cuda.is_available() else "cpu"
 
 
+def gpus_for(accelerator: str) -> int | None:
+    """A SLURM job's GPUs per node for `trainer.accelerator`: one for a GPU run, none (null) otherwise."""
+    return 1 if accelerator in ("gpu", "cuda") else None
+
+
 def job_name(overrides: Sequence[str]) -> str:
     """A sweep job's overrides, short: `model.optimizer.lr=0.1 seed=2` -> `lr=0.1,seed=2`.
 
@@ -62,3 +67,4 @@ def register_resolvers() -> None:
     # An Optuna search's direction follows the metric it optimises (`auto` is an accuracy).
     OmegaConf.register_new_resolver("direction", direction, replace=True)
     OmegaConf.register_new_resolver("shipped_data", shipped_data, replace=True)
+    OmegaConf.register_new_resolver("gpus_for", gpus_for, replace=True)
