@@ -6,9 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from cluster_logreg.run_dir import RunDir
 from cluster_logreg.sweep_summary import job_dirs
 from helpers import REPO, read_metrics, run_entry, the_error_line, train_in_process
 
@@ -71,3 +74,87 @@ def test_a_request_the_cluster_cannot_run_ends_at_once_in_one_line(setting, said
     assert line.startswith("error: SLURM cannot run the sweep's jobs") and said in line and setting in line
     assert time.monotonic() - start < 60
     assert not list(tmp_path.glob("*/metrics.json"))
+
+
+# -- preemption continues by itself ----------------------------------------------------------------
+
+# Long enough to be caught part-way (several batches an epoch, a checkpoint every 100 epochs).
+PREEMPTED = ("trainer.max_epochs=1500", "data.batch_size=600", "callbacks.last_checkpoint.every_n_epochs=100")
+TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    metrics = train_in_process(tmp_path_factory.mktemp("uninterrupted"), *PREEMPTED)
+    return {k: v for k, v in metrics.items() if k not in TIMES_AND_PATHS}
+
+
+def wait_for(path_glob: Callable[[], list[Path]], seconds: float = 120) -> Path:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = path_glob()
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError("waited in vain")
+
+
+def start_again_now(job: str) -> None:
+    """SLURM holds a requeued job for a while (its BeginTime); a test need not wait for it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} was not requeued")
+
+
+def batch_job(tmp_path: Path, run_dir: Path) -> str:
+    script = tmp_path / "job.sh"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --requeue\n"
+        f"#SBATCH --output={tmp_path}/slurm-%j.out\n#SBATCH --chdir={REPO}\n"
+        f"exec {sys.executable} src/train.py hydra.run.dir={run_dir} {' '.join(PREEMPTED)}\n"
+    )
+    return subprocess.run(
+        ["sbatch", "--parsable", str(script)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def final(run_dir: Path) -> dict:
+    return {k: v for k, v in read_metrics(run_dir).items() if k not in TIMES_AND_PATHS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGUSR1", "scontrol requeue"])
+def test_a_requeued_run_continues_by_itself_to_the_uninterrupted_metrics(how, uninterrupted, tmp_path):
+    run_dir = tmp_path / "run"
+    job = batch_job(tmp_path, run_dir)
+    last = RunDir(run_dir).last_checkpoint
+    wait_for(lambda: [last] if last.exists() else [])
+    if how == "SIGUSR1":  # what `sbatch --signal=B:USR1@<seconds>` sends before the time limit
+        subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
+    else:
+        subprocess.run(["scontrol", "requeue", job], check=True)
+    start_again_now(job)
+    wait_for(lambda: [RunDir(run_dir).metrics] if RunDir(run_dir).metrics.exists() else [])
+    log = (run_dir / "train.log").read_text()
+    assert "resume: continuing the requeued job from" in log  # no `resume=` typed: it continued by itself
+    assert final(run_dir) == uninterrupted  # test metrics included: the final weights were tested
+
+
+@pytest.mark.slow
+def test_a_sweep_job_preempted_through_submitit_continues_by_itself(uninterrupted, tmp_path):
+    command = [sys.executable, "src/train.py", "-m", "hydra/launcher=slurm", *PREEMPTED, f"hydra.sweep.dir={tmp_path}"]
+    sweep = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = wait_for(lambda: list(tmp_path.glob("0_*/checkpoints/last.ckpt")))
+    job = next(p.name for p in (tmp_path / ".submitit").iterdir() if p.is_dir())
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # submitit's checkpoint-and-requeue signal
+    start_again_now(job)
+    stdout, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, stderr[-3000:]
+    job_dir = checkpoint.parents[1]
+    assert "resume: continuing the requeued job from" in (job_dir / "train.log").read_text()
+    assert final(job_dir) == uninterrupted

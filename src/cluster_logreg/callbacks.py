@@ -87,7 +87,8 @@ class LastCheckpoint(Checkpoint):
 
 
 class StopOnSignal(Callback):
-    """Ctrl-C (SIGINT) or pre-emption (SIGTERM, as SLURM sends): finish the epoch, then stop the fit.
+    """Ctrl-C (SIGINT), pre-emption (SIGTERM, as SLURM sends) or SLURM's warning before a time limit
+    (SIGUSR1, `sbatch --signal=USR1@<seconds>`): finish the epoch, then stop the fit.
 
     The run then saves its last checkpoint and exits (see `pipeline.train`). Stopping between
     epochs keeps that checkpoint a state the run passes through anyway, so the resumed run ends with
@@ -102,7 +103,7 @@ class StopOnSignal(Callback):
         if trainer.received_sigterm:  # during setup, under Lightning's handler: nothing trained yet
             raise Interrupted("stopped by SIGTERM before training started; nothing new to save", signal.SIGTERM)
         # Here Lightning has installed its own handlers; its teardown puts back the previous ones.
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             signal.signal(signum, self._request_stop)
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:

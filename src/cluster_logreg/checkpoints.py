@@ -78,18 +78,22 @@ def check_fits(checkpoint: dict[str, Any], path: Path, model: nn.Module, key: st
             )
 
 
-def resume_checkpoint(cfg: DictConfig, path: Path | None, model: LightningModule) -> tuple[Path | None, int]:
-    """With `resume=<run dir>`: the run's last checkpoint (at `path`, None where the run keeps none),
-    checked to fit the model, and the epoch it holds."""
-    if not cfg.get("resume"):
+def resume_checkpoint(
+    cfg: DictConfig, path: Path | None, model: LightningModule, continuing: bool
+) -> tuple[Path | None, int]:
+    """When `continuing` (resume=<run dir>, or a requeued SLURM job): the run's last checkpoint (at
+    `path`, None where the run keeps none), checked to fit the model, and the epoch it holds."""
+    if not continuing:
         return None, 0
-    if path is None:  # refused before the run by the pre-flight checks
+    if path is None and cfg.get("resume"):  # refused before the run by the pre-flight checks
         raise UserError("resume needs callbacks.last_checkpoint, which keeps the checkpoint it continues from")
+    if path is None:
+        return None, 0
     if not path.exists():  # stopped before its first save
         log.info(f"resume: no checkpoint at {path} yet, starting from epoch 0")
         return None, 0
     checkpoint = read_checkpoint(path, key="resume")
     shape = f"model.hidden_dim={cfg.model.hidden_dim}, {model.hparams['n_features']} features in the data"
     check_fits(checkpoint, path, model, "resume", shape)
-    log.info(f"resume: continuing {cfg.resume} from {path} (epoch {checkpoint['epoch']})")
+    log.info(f"resume: continuing {cfg.resume or 'the requeued job'} from {path} (epoch {checkpoint['epoch']})")
     return path, checkpoint["epoch"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, TypeVar, cast
 import torch
 from hydra.utils import instantiate
 from lightning import Callback, LightningDataModule, LightningModule, Trainer, seed_everything
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
@@ -26,6 +28,7 @@ from cluster_logreg.metrics import LEARNED, REPORTED, TEST, TRUE, VALIDATION, ch
 from cluster_logreg.model import LogisticClassifier
 from cluster_logreg.resume import checkpoint_of
 from cluster_logreg.run_dir import RunDir
+from cluster_logreg.slurm import requeue_this_job, requeued
 from cluster_logreg.table import read_table
 from cluster_logreg.trained import load_trained, trained_data
 
@@ -62,7 +65,8 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     metric = _optimized_metric(cfg, datamodule)
     last_checkpoint = _callback(trainer, LastCheckpoint)
     last_path = Path(last_checkpoint.path) if last_checkpoint is not None else None
-    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model)
+    # `resume=<run dir>`, or a SLURM job started again after a requeue: from the last checkpoint.
+    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model, continuing=bool(cfg.resume) or requeued())
     _log_hparams(trainer, cfg)
     log.info(f"model: {_parameters(model)}")
 
@@ -128,11 +132,12 @@ def _stop_if_interrupted(trainer: Trainer, run_dir: Path, last_checkpoint: LastC
     if stop is None or stop.received is None:
         return
     stopped = f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}"
-    message = (
-        f"{stopped}; {last_checkpoint.path} holds it: continue with python src/train.py resume={run_dir}"
-        if last_checkpoint is not None
-        else f"{stopped}; no checkpoint was kept (callbacks.last_checkpoint is off), so it cannot be resumed"
-    )
+    if last_checkpoint is None:
+        message = f"{stopped}; no checkpoint was kept (callbacks.last_checkpoint is off), so it cannot be resumed"
+    elif stop.received == signal.SIGUSR1 and trainer.is_global_zero and requeue_this_job():
+        message = f"{stopped}; {last_checkpoint.path} holds it: SLURM requeued the job, which continues from it"
+    else:
+        message = f"{stopped}; {last_checkpoint.path} holds it: continue with python src/train.py resume={run_dir}"
     log.warning(message)
     raise Interrupted(message, stop.received)
 
@@ -179,6 +184,10 @@ def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[GaussianClustersData
     checkpoints = any(isinstance(c, Checkpoint) for c in callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=checkpoints)
     _check_processes_can_start(trainer, cfg.trainer.get("strategy"), in_sweep)
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if isinstance(environment, SLURMEnvironment):
+        # One mechanism for preemption, this project's (slurm.py says why): Lightning's is turned off.
+        environment.auto_requeue = False
     return datamodule, model, trainer
 
 
