@@ -112,6 +112,7 @@ def start_again_now(job: str) -> None:
 
 
 def batch_job(tmp_path: Path, run_dir: Path) -> str:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     script = tmp_path / "job.sh"
     script.write_text(
         "#!/bin/bash\n#SBATCH --requeue\n"
@@ -128,21 +129,26 @@ def final(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["SIGUSR1", "scontrol requeue"])
-def test_a_requeued_run_continues_by_itself_to_the_uninterrupted_metrics(how, uninterrupted, tmp_path):
-    run_dir = tmp_path / "run"
-    job = batch_job(tmp_path, run_dir)
-    last = RunDir(run_dir).last_checkpoint
-    wait_for(lambda: [last] if last.exists() else [])
-    if how == "SIGUSR1":  # what `sbatch --signal=B:USR1@<seconds>` sends before the time limit
-        subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
-    else:
-        subprocess.run(["scontrol", "requeue", job], check=True)
-    start_again_now(job)
-    wait_for(lambda: [RunDir(run_dir).metrics] if RunDir(run_dir).metrics.exists() else [])
-    log = (run_dir / "train.log").read_text()
-    assert "resume: continuing the requeued job from" in log  # no `resume=` typed: it continued by itself
-    assert final(run_dir) == uninterrupted  # test metrics included: the final weights were tested
+def test_requeued_runs_continue_by_themselves_to_the_uninterrupted_metrics(uninterrupted, tmp_path):
+    """Two batch jobs at once (one CPU each): one gets SIGUSR1 (what `sbatch --signal=B:USR1@<s>`
+    sends before the time limit), the other `scontrol requeue`."""
+    runs = {how: tmp_path / how for how in ("usr1", "requeue")}
+    jobs = {how: batch_job(run_dir, run_dir / "run") for how, run_dir in runs.items()}
+    for how, job in jobs.items():
+        last = RunDir(runs[how] / "run").last_checkpoint
+        wait_for(lambda last=last: [last] if last.exists() else [])
+        if how == "usr1":
+            subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
+        else:
+            subprocess.run(["scontrol", "requeue", job], check=True)
+    for job in jobs.values():
+        start_again_now(job)
+    for how in jobs:
+        run_dir = runs[how] / "run"
+        wait_for(lambda run_dir=run_dir: [RunDir(run_dir).metrics] if RunDir(run_dir).metrics.exists() else [])
+        # No `resume=` was typed: each continued by itself, and tested its final weights.
+        assert "resume: continuing the requeued job from" in (run_dir / "train.log").read_text(), how
+        assert final(run_dir) == uninterrupted, how
 
 
 @pytest.mark.slow

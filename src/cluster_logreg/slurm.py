@@ -22,6 +22,8 @@ from cluster_logreg.cli import fail
 from cluster_logreg.errors import UserError
 
 log = logging.getLogger(__name__)
+# Where SLURM keeps no accounting (sacct), submitit says at every poll that it asks squeue instead.
+logging.getLogger("submitit").addFilter(lambda record: "Bypassing sacct error" not in record.getMessage())
 
 
 def requeued() -> bool:
