@@ -32,7 +32,7 @@ start() {
     pgrep -n -x -u munge munged > "$RUN/munged.pid"  # munged keeps its PID file where root's stop() cannot rely on it
 
     host=$(hostname -s)
-    cpus=$(nproc)
+    cpus=$(getconf _NPROCESSORS_ONLN)  # not nproc: it follows OMP_NUM_THREADS
     memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))  # MB, a tenth kept for the OS
     cat > "$CONF" <<CONFIG
 # Written by .ci/slurm.sh: one node (this machine), one default partition, no accounting.
