@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import torch
 
 from cluster_logreg.run_dir import RunDir
 from cluster_logreg.sweep_summary import job_dirs
-from helpers import read_metrics, run_entry, train_in_process
+from helpers import REPO, read_metrics, run_entry, train_in_process
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -219,3 +222,30 @@ def test_ddp_inside_a_local_multirun_is_refused_clearly(tmp_path):
     result = sweep(tmp_path, "trainer=ddp", "trainer.max_epochs=2", expect_rc=2)
     assert "cannot run inside a local Hydra multirun" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
+
+
+def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_jobs(tmp_path):
+    lrs = ("0.01", "0.02", "0.03", "0.04", "0.05", "0.06")
+    command = [
+        sys.executable,
+        "src/train.py",
+        "-m",
+        f"model.optimizer.lr={','.join(lrs)}",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while len(list(tmp_path.glob("*/metrics.json"))) < 2 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.kill()  # as a power cut would: no chance to save anything more
+    first.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
+    assert 2 <= len(finished) < 6, "the sweep was not stopped part-way"
+
+    again = run_entry("train", *sweep)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = read_summary(tmp_path)
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
+    for name, stamp in finished.items():  # finished jobs were kept, not trained again
+        assert (tmp_path / name / "metrics.json").stat().st_mtime_ns == stamp, name
+    assert "finished in an earlier run of this sweep: kept" in again.stdout + again.stderr

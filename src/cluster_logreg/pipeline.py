@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -61,12 +62,18 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     """Fit and test one configuration (checked by `preflight.TRAIN_CHECKS`) in `cfg.run_dir`;
     return its optimised metric (what a sweeper optimises). `in_sweep`: a job of a Hydra multirun."""
     run = RunDir(Path(cfg.run_dir))
+    if in_sweep and (kept := _completed(run)) is not None:
+        # The sweep is being continued in its own directory (hydra.sweep.dir=<it>): a finished job stays.
+        log.info(f"{run.path} finished in an earlier run of this sweep: kept, not trained again")
+        return kept
     datamodule, model, trainer = build(cfg, in_sweep)
     metric = _optimized_metric(cfg, datamodule)
     last_checkpoint = _callback(trainer, LastCheckpoint)
     last_path = Path(last_checkpoint.path) if last_checkpoint is not None else None
-    # `resume=<run dir>`, or a SLURM job started again after a requeue: from the last checkpoint.
-    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model, continuing=bool(cfg.resume) or requeued())
+    # `resume=<run dir>`, a SLURM job started again after a requeue, or a sweep job stopped part-way
+    # and run again in its sweep's directory: from the last checkpoint.
+    continuing = bool(cfg.resume) or requeued() or (in_sweep and last_path is not None and last_path.exists())
+    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model, continuing)
     _log_hparams(trainer, cfg)
     log.info(f"model: {_parameters(model)}")
 
@@ -110,6 +117,16 @@ def _optimized_metric(cfg: DictConfig, datamodule: LightningDataModule) -> str:
             "needs data whose distribution is known, and this data's is not",
         )
     return metric
+
+
+def _completed(run: RunDir) -> float | None:
+    """The optimised metric of a run that completed in this directory before, else None."""
+    if not run.metrics.is_file():
+        return None
+    metrics = json.loads(run.metrics.read_text())
+    if metrics.get("status") != "completed" or metrics.get("optimized_metric") not in metrics:
+        return None
+    return float(metrics[metrics["optimized_metric"]])
 
 
 def _parameters(model: LightningModule) -> str:
