@@ -242,7 +242,7 @@ def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_j
     finished = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
     assert 2 <= len(finished) < 6, "the sweep was not stopped part-way"
 
-    again = run_entry("train", *sweep)
+    again = run_entry("train", *command[2:])
     assert again.returncode == 0, again.stderr[-3000:]
     rows = read_summary(tmp_path)
     assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
