@@ -21,7 +21,7 @@ from cluster_logreg.errors import Interrupted
 from cluster_logreg.metrics import TRAIN, TRUE, shown
 
 if TYPE_CHECKING:
-    from cluster_logreg.data import GaussianClustersDataModule, TensorDataModule
+    from cluster_logreg.data import TensorDataModule
     from cluster_logreg.model import LogisticClassifier
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class ScoreHistograms(Callback):
             due = epoch % self.every_n_epochs == 0 or (last is not None and epoch >= last)
         if not writers or not due:
             return
-        x, y = cast("GaussianClustersDataModule", fit_datamodule(trainer)).splits["val"]
+        x, y = cast("TensorDataModule", fit_datamodule(trainer)).splits["val"]
         with torch.no_grad():
             logits = pl_module(x).float().cpu().numpy()
         labels = y.cpu().numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -39,17 +40,19 @@ class CsvDataModule(TensorDataModule):
         hp = self.hparams
         return read_table(hp.path, hp.target, hp.features, hp.positive_class)
 
+    @functools.cached_property
     def _indices(self) -> dict[str, np.ndarray]:
+        """The rows of each split (drawn once: n_train, model_inputs and setup all read them)."""
         hp = self.hparams
         return stratified_split(self.table.y, hp.val_fraction, hp.test_fraction, hp.seed)
 
     @property
     def n_train(self) -> int:
-        return len(self._indices()["train"])
+        return len(self._indices["train"])
 
     def model_inputs(self) -> dict[str, Any]:
         table = self.table
-        train = table.x[self._indices()["train"]].astype(np.float64)
+        train = table.x[self._indices["train"]].astype(np.float64)
         spread = train.std(axis=0)
         return {
             "n_features": len(table.features),
@@ -65,5 +68,5 @@ class CsvDataModule(TensorDataModule):
         table = self.table
         return {
             name: (torch.from_numpy(table.x[index]), torch.from_numpy(table.y[index]))
-            for name, index in self._indices().items()
+            for name, index in self._indices.items()
         }

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 import torch
 from hydra.utils import instantiate
-from lightning import Callback, LightningDataModule, LightningModule, Trainer, seed_everything
+from lightning import Callback, LightningModule, Trainer, seed_everything
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
@@ -105,9 +105,9 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     return metrics[metric]
 
 
-def _optimized_metric(cfg: DictConfig, datamodule: LightningDataModule) -> str:
+def _optimized_metric(cfg: DictConfig, datamodule: TensorDataModule) -> str:
     """The metric `optimized_metric` stands for with this data (`auto`: the exact accuracy where it exists)."""
-    known = getattr(datamodule, "population", None) is not None
+    known = datamodule.population is not None
     metric = chosen(cfg.optimized_metric, known)
     if not known and metric in (*TRUE, *LEARNED):
         raise invalid(
@@ -186,7 +186,7 @@ def _report_divergence(
     raise Diverged(message)
 
 
-def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[GaussianClustersDataModule, LogisticClassifier, Trainer]:
+def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[TensorDataModule, LogisticClassifier, Trainer]:
     """Seed, then instantiate the data, the model and the trainer (with its loggers and callbacks)."""
     use_threads(cfg.cpu_threads)
     seed_everything(cfg.seed, workers=True, verbose=False)
@@ -263,7 +263,7 @@ def _evaluation_data(cfg: DictConfig, model: LogisticClassifier, trained_on: Ten
 def _results(
     cfg: DictConfig,
     trainer: Trainer,
-    datamodule: GaussianClustersDataModule,
+    datamodule: TensorDataModule,
     metrics: dict[str, float],
     fit_seconds: float,
     epochs_run: int,
@@ -289,9 +289,9 @@ def _results(
     }
 
 
-def _bayes_accuracy(datamodule: LightningDataModule) -> dict[str, float]:
+def _bayes_accuracy(datamodule: TensorDataModule) -> dict[str, float]:
     """What the accuracies are measured against, where the data's distribution is known."""
-    population = getattr(datamodule, "population", None)
+    population = datamodule.population
     return {"bayes_acc": population.bayes_accuracy()} if population is not None else {}
 
 
