@@ -101,8 +101,8 @@ def predict(cfg: DictConfig) -> int:
     output = Path(cfg.output) if cfg.output else RunDir(Path(cfg.run_dir)).predictions
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = CsvPredictionWriter(output, model.hparams.target, model.classes)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False)
-    try:
+    try:  # from the writer's first line on: whatever stops the prediction removes its partial file
+        trainer = instantiate(cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False)
         batches = CsvBatches(Path(cfg.input), model.feature_names, cfg.batch_size)
         trainer.predict(model, dataloaders=batches, return_predictions=False)
         if writer.rows == 0:
