@@ -111,13 +111,18 @@ def start_again_now(job: str) -> None:
     raise AssertionError(f"job {job} was not requeued")
 
 
-def batch_job(tmp_path: Path, run_dir: Path) -> str:
+# DDP under srun, one process per task (the README's way on a cluster).
+DDP = ("#SBATCH --ntasks-per-node=2 --cpus-per-task=1\n", "srun", "trainer=ddp trainer.devices=2")
+
+
+def batch_job(tmp_path: Path, run_dir: Path, ddp: bool = False) -> str:
     tmp_path.mkdir(parents=True, exist_ok=True)
     script = tmp_path / "job.sh"
+    tasks, start, settings = DDP if ddp else ("", "exec", "")
     script.write_text(
-        "#!/bin/bash\n#SBATCH --requeue\n"
+        f"#!/bin/bash\n#SBATCH --requeue\n{tasks}"
         f"#SBATCH --output={tmp_path}/slurm-%j.out\n#SBATCH --chdir={REPO}\n"
-        f"exec {sys.executable} src/train.py hydra.run.dir={run_dir} {' '.join(PREEMPTED)}\n"
+        f"{start} {sys.executable} src/train.py hydra.run.dir={run_dir} {settings} {' '.join(PREEMPTED)}\n"
     )
     return subprocess.run(
         ["sbatch", "--parsable", str(script)], capture_output=True, text=True, check=True
@@ -145,10 +150,32 @@ def test_requeued_runs_continue_by_themselves_to_the_uninterrupted_metrics(unint
         start_again_now(job)
     for how in jobs:
         run_dir = runs[how] / "run"
-        wait_for(lambda run_dir=run_dir: [RunDir(run_dir).metrics] if RunDir(run_dir).metrics.exists() else [])
+        wait_for_metrics(run_dir)
         # No `resume=` was typed: each continued by itself, and tested its final weights.
         assert "resume: continuing the requeued job from" in (run_dir / "train.log").read_text(), how
         assert final(run_dir) == uninterrupted, how
+
+
+def wait_for_metrics(run_dir: Path) -> None:
+    metrics = RunDir(run_dir).metrics
+    wait_for(lambda: [metrics] if metrics.exists() else [])
+
+
+@pytest.mark.slow
+def test_a_requeued_ddp_run_continues_by_itself_to_the_uninterrupted_ddp_metrics(tmp_path):
+    """Two processes under srun (2 CPUs: the node's all, so one job after the other). SIGUSR1 goes to
+    both (`sbatch --signal=USR1@<s>` without `B:`); they stop after the same epoch, process 0 asks
+    SLURM to requeue the job, and both continue from the checkpoint."""
+    batch_job(tmp_path / "uninterrupted", tmp_path / "uninterrupted" / "run", ddp=True)
+    job = batch_job(tmp_path / "usr1", tmp_path / "usr1" / "run", ddp=True)  # queued behind the first
+    last = RunDir(tmp_path / "usr1" / "run").last_checkpoint
+    wait_for(lambda: [last] if last.exists() else [], seconds=240)
+    subprocess.run(["scancel", "--signal=USR1", job], check=True)
+    start_again_now(job)
+    wait_for_metrics(tmp_path / "uninterrupted" / "run")
+    wait_for_metrics(tmp_path / "usr1" / "run")
+    assert "resume: continuing the requeued job from" in (tmp_path / "usr1" / "run" / "train.log").read_text()
+    assert final(tmp_path / "usr1" / "run") == final(tmp_path / "uninterrupted" / "run")
 
 
 @pytest.mark.slow

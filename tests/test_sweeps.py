@@ -249,3 +249,48 @@ def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_j
     for name, stamp in finished.items():  # finished jobs were kept, not trained again
         assert (tmp_path / name / "metrics.json").stat().st_mtime_ns == stamp, name
     assert "finished in an earlier run of this sweep: kept" in again.stdout + again.stderr
+
+
+def test_an_optuna_search_killed_part_way_continues_to_its_full_count_beside_another_worker(tmp_path):
+    needs_plugin("hydra_plugins.hydra_optuna_sweeper")
+    optuna = pytest.importorskip("optuna")
+    here, elsewhere, storage = tmp_path / "here", tmp_path / "elsewhere", f"sqlite:///{tmp_path}/here/optuna.db"
+    search = ("hparams_search=optuna", "callbacks.last_checkpoint.every_n_epochs=10")
+    command = [sys.executable, "src/train.py", *search, "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={here}"]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Killed while its third trial trains (after that trial's first checkpoint), as a power cut would.
+    deadline = time.monotonic() + 240
+    while not list(here.glob("2_*/checkpoints/last.ckpt")) and first.poll() is None:
+        assert time.monotonic() < deadline, "the third trial never saved a checkpoint"
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in here.glob("*/metrics.json")}
+    assert len(finished) == 2, "the search was not stopped in its third trial"
+
+    # Another worker on the same study (its own directory) counts those trials and leaves the stopped one alone.
+    other = run_entry(
+        "train", *search, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={elsewhere}"
+    )
+    assert other.returncode == 0, other.stderr[-3000:]
+    counted = "4 trials in all): 2 finished, 0 stopped part-way, 1 running elsewhere, 1 new to go"
+    assert counted in other.stdout + other.stderr
+    assert len(job_dirs(elsewhere)) == 1
+
+    again = run_entry("train", *command[2:-2], "hydra.sweeper.n_trials=5", f"hydra.sweep.dir={here}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = again.stdout + again.stderr
+    assert "5 trials in all): 3 finished, 1 stopped part-way, 0 running elsewhere, 1 new to go" in said
+    assert "trial 2 (job 2) was stopped part-way: continuing it" in said
+    study = optuna.load_study(study_name="cluster_logreg", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5  # 5 in all, none twice
+    rows = read_summary(here)
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3"] and all(r["status"] == "ok" for r in rows)
+    for name, stamp in finished.items():  # trials that had finished were kept, not trained again
+        assert (here / name / "metrics.json").stat().st_mtime_ns == stamp, name
+    # The stopped trial continued from its checkpoint, not from epoch 0.
+    assert (
+        "resume: continuing the sweep job stopped part-way from" in (next(here.glob("2_*")) / "train.log").read_text()
+    )
+    best = max(study.trials, key=lambda t: t.value)
+    assert f"best_value: {best.value}" in (here / "optimization_results.yaml").read_text()

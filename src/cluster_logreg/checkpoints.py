@@ -79,10 +79,11 @@ def check_fits(checkpoint: dict[str, Any], path: Path, model: nn.Module, key: st
 
 
 def resume_checkpoint(
-    cfg: DictConfig, path: Path | None, model: LightningModule, continuing: bool
+    cfg: DictConfig, path: Path | None, model: LightningModule, continuing: str | None
 ) -> tuple[Path | None, int]:
-    """When `continuing` (resume=<run dir>, or a requeued SLURM job): the run's last checkpoint (at
-    `path`, None where the run keeps none), checked to fit the model, and the epoch it holds."""
+    """When `continuing` (what: the resumed run, a requeued SLURM job, a sweep job stopped part-way):
+    the run's last checkpoint (at `path`, None where the run keeps none), checked to fit the model,
+    and the epoch it holds."""
     if not continuing:
         return None, 0
     if path is None and cfg.get("resume"):  # refused before the run by the pre-flight checks
@@ -95,5 +96,5 @@ def resume_checkpoint(
     checkpoint = read_checkpoint(path, key="resume")
     shape = f"model.hidden_dim={cfg.model.hidden_dim}, {model.hparams['n_features']} features in the data"
     check_fits(checkpoint, path, model, "resume", shape)
-    log.info(f"resume: continuing {cfg.resume or 'the requeued job'} from {path} (epoch {checkpoint['epoch']})")
+    log.info(f"resume: continuing {continuing} from {path} (epoch {checkpoint['epoch']})")
     return path, checkpoint["epoch"]

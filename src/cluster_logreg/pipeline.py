@@ -70,10 +70,7 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     metric = _optimized_metric(cfg, datamodule)
     last_checkpoint = _callback(trainer, LastCheckpoint)
     last_path = Path(last_checkpoint.path) if last_checkpoint is not None else None
-    # `resume=<run dir>`, a SLURM job started again after a requeue, or a sweep job stopped part-way
-    # and run again in its sweep's directory: from the last checkpoint.
-    continuing = bool(cfg.resume) or requeued() or (in_sweep and last_path is not None and last_path.exists())
-    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model, continuing)
+    resume_from, first_epoch = resume_checkpoint(cfg, last_path, model, _continuing(cfg, last_path, in_sweep))
     _log_hparams(trainer, cfg)
     log.info(f"model: {_parameters(model)}")
 
@@ -83,7 +80,7 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     if last_checkpoint is not None:
         # The final weights, the ones tested (the periodic save may predate the final epoch).
         last_checkpoint.save(trainer)
-    _stop_if_interrupted(trainer, run.path, last_checkpoint)
+    _stop_if_interrupted(trainer, run.path, last_checkpoint, in_sweep)
     diverged = _divergence(trainer)
     if diverged:
         return _report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
@@ -103,6 +100,18 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
         write_json(run.metrics, results | {"optimized_metric": metric})
         _report(run.path, metrics, fit_seconds)
     return metrics[metric]
+
+
+def _continuing(cfg: DictConfig, last_path: Path | None, in_sweep: bool) -> str | None:
+    """What continues from the last checkpoint, if anything: `resume=<run dir>`, a SLURM job started
+    again after a requeue, or a sweep job stopped part-way and run again in its sweep's directory."""
+    if cfg.resume:
+        return str(cfg.resume)
+    if requeued():
+        return "the requeued job"
+    if in_sweep and last_path is not None and last_path.exists():
+        return "the sweep job stopped part-way"
+    return None
 
 
 def _optimized_metric(cfg: DictConfig, datamodule: TensorDataModule) -> str:
@@ -144,7 +153,9 @@ def _callback(trainer: Trainer, kind: type[_C]) -> _C | None:
     return next((c for c in callbacks if isinstance(c, kind)), None)
 
 
-def _stop_if_interrupted(trainer: Trainer, run_dir: Path, last_checkpoint: LastCheckpoint | None) -> None:
+def _stop_if_interrupted(
+    trainer: Trainer, run_dir: Path, last_checkpoint: LastCheckpoint | None, in_sweep: bool
+) -> None:
     stop = _callback(trainer, StopOnSignal)
     if stop is None or stop.received is None:
         return
@@ -153,6 +164,11 @@ def _stop_if_interrupted(trainer: Trainer, run_dir: Path, last_checkpoint: LastC
         message = f"{stopped}; no checkpoint was kept (callbacks.last_checkpoint is off), so it cannot be resumed"
     elif stop.received == signal.SIGUSR1 and trainer.is_global_zero and requeue_this_job():
         message = f"{stopped}; {last_checkpoint.path} holds it: SLURM requeued the job, which continues from it"
+    elif in_sweep:  # the job's directory is one of its sweep directory's
+        message = (
+            f"{stopped}; {last_checkpoint.path} holds it: continue the sweep with the same command and "
+            f"hydra.sweep.dir={run_dir.parent}"
+        )
     else:
         message = f"{stopped}; {last_checkpoint.path} holds it: continue with python src/train.py resume={run_dir}"
     log.warning(message)
