@@ -1,0 +1,45 @@
+"""Lightning's own floor: the seed's model with nothing but a `training_step`, in `Trainer(barebones=True)`
+(no logging, no callbacks, no checkpoints, no validation), on the same tensors and steps as the
+plain loop (`plain.fit`). What any Lightning project pays at least; the benchmark's second peer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import torch
+from lightning import LightningModule, Trainer
+from torch import Tensor, nn
+
+from cluster_logreg.data import TensorBatches
+
+
+class BareModule(LightningModule):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.loss_fn = net, nn.BCEWithLogitsLoss()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss: Tensor = self.loss_fn(self.net(x).squeeze(-1), y)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)  # as plain.fit
+
+
+def fit(net: nn.Module, x: Tensor, y: Tensor, epochs: int, batch_size: int | None = None) -> float:
+    """As `plain.fit` (same optimizer, loss, batches reshuffled each epoch), through Lightning. Returns seconds."""
+    accelerator = "gpu" if x.is_cuda else "cpu"
+    trainer = Trainer(barebones=True, max_epochs=epochs, accelerator=accelerator, devices=1, logger=False)
+    batches = TensorBatches(x, y, batch_size or len(x), generator=torch.Generator().manual_seed(0))
+    module = BareModule(net)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with contextlib.redirect_stderr(open(os.devnull, "w")), contextlib.redirect_stdout(open(os.devnull, "w")):
+        trainer.fit(module, train_dataloaders=batches)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start

@@ -1,0 +1,101 @@
+"""Where the default fit's time goes: the same 1000 full-batch epochs with the project's features
+switched off one at a time, next to the plain loop and Lightning's bare floor, and a cProfile of
+the default fit.
+
+    python bench/profile_fit.py [--repeats 5] [--cprofile]
+
+Prints a markdown table (ms/epoch, medians of the repeats, configurations interleaved so that
+the machine's drift spreads over all of them). Not part of the test suite: it times things.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "bench")]
+
+EPOCHS = 1000
+# Each row: the default fit without one feature (Hydra overrides of `python src/train.py`).
+WITHOUT = {
+    "the divergence check (EarlyStopping)": ["~callbacks.divergence"],
+    "best.ckpt (ModelCheckpoint)": ["~callbacks.model_checkpoint"],
+    "last.ckpt every 100 epochs": ["~callbacks.last_checkpoint"],
+    "the signal handler": ["~callbacks.stop_on_signal"],
+    "the epoch line": ["~callbacks.epoch_report"],
+    "the pictures and histograms": ["~callbacks.decision_boundary", "~callbacks.score_histograms"],
+    "the learned map's text": ["~callbacks.linear_map"],
+    "the TensorBoard logger": ["~logger"],
+    "validation (every 10 epochs)": ["trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0"],
+    "every callback and the logger": ["~callbacks", "~logger"],
+}
+
+
+def project_fit(overrides: list[str], work_dir: Path, profile: cProfile.Profile | None = None) -> float:
+    from benchmark import project_config
+
+    from cluster_logreg.pipeline import build
+
+    cfg = project_config([*overrides, f"trainer.max_epochs={EPOCHS}"], work_dir)
+    datamodule, model, trainer = build(cfg)
+    datamodule.trainer = trainer
+    datamodule.setup("fit")  # drawn before the clock starts, as the plain loop's data are
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), (profile or contextlib.nullcontext()):
+        trainer.fit(model, datamodule=datamodule)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cprofile", action="store_true", help="also print the default fit's top functions")
+    args = parser.parse_args()
+
+    import bare_lightning
+    import plain
+    import torch
+
+    torch.set_num_threads(1)  # as the project's default run (cpu_threads: 1)
+    x, y = plain.clusters(800, seed=0)  # the default run's 1600 training points
+    configs: dict[str, object] = {
+        "plain PyTorch loop": lambda: plain.fit(plain.model(), x, y, EPOCHS),
+        "Lightning bare floor (barebones, training_step only)": lambda: bare_lightning.fit(plain.model(), x, y, EPOCHS),
+        "project default fit": lambda: project_fit([], Path(tempfile.mkdtemp())),
+    }
+    for feature, overrides in WITHOUT.items():
+        configs[f"default without {feature}"] = lambda o=overrides: project_fit(o, Path(tempfile.mkdtemp()))
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
+    for name, fit in configs.items():  # warm-up
+        fit()  # type: ignore[operator]
+    for _ in range(args.repeats):
+        for name, fit in configs.items():
+            seconds[name].append(fit())  # type: ignore[operator]
+    plain_ms = 1000 * statistics.median(seconds["plain PyTorch loop"]) / EPOCHS
+    floor_ms = 1000 * statistics.median(seconds["Lightning bare floor (barebones, training_step only)"]) / EPOCHS
+    print(f"{EPOCHS} full-batch epochs, {os.cpu_count()} CPU cores, medians of {args.repeats} (min-max)\n")
+    print("| configuration | ms/epoch | spread | x plain | x floor |\n|---|---|---|---|---|")
+    for name, times in seconds.items():
+        ms = 1000 * statistics.median(times) / EPOCHS
+        spread = f"{1000 * min(times) / EPOCHS:.2f}-{1000 * max(times) / EPOCHS:.2f}"
+        print(f"| {name} | {ms:.2f} | {spread} | {ms / plain_ms:.2f}x | {ms / floor_ms:.2f}x |")
+    if args.cprofile:
+        profile = cProfile.Profile()
+        project_fit([], Path(tempfile.mkdtemp()), profile)
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(30)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
