@@ -21,13 +21,18 @@ def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    fit = results["fit_loop"][0]
-    assert fit["project_ms_per_epoch"] > 0 and fit["plain_ms_per_epoch"] > 0
-    assert fit["fresh_draw_points"] == 200_000 and 0.99 < fit["fresh_draw_acc"] <= 1
+    full, mini = results["fit_loop"]
+    for fit in (full, mini):
+        assert all(fit[f"{impl}_ms_per_step"] > 0 for impl in ("project", "plain", "floor"))
+        assert fit["steps"] == 1000  # both rows compare 1000 steps
+    assert full["batch_size"] == 1600 and mini["batch_size"] == 64
+    assert full["fresh_draw_points"] == 200_000 and 0.99 < full["fresh_draw_acc"] <= 1
     assert [row["size"] for row in results["scale"]] == [1000]
-    assert all(row[impl]["samples_per_second"] > 0 for row in results["scale"] for impl in ("project", "plain"))
+    assert all(row[impl]["samples_per_second"] > 0 for row in results["scale"] for impl in ("project", "plain", "floor"))
+    assert all(len(walls) == 1 for walls in results["end_to_end"].values())
     assert results["usual_ms_per_epoch"] > 0 and results["startup"]["help_s"] > 0
     table = (tmp_path / "benchmark.md").read_text()
-    for measure in ("Fit loop", "End to end", "Throughput", "Peak memory", "Usual Lightning", "--help", "fresh draw"):
+    for measure in ("full-batch", "mini-batches of 64", "End to end", "Throughput", "Peak memory", "usual Lightning"):
         assert measure in table
+    assert "Lightning floor" in table and "--help" in table and "fresh draw" in table
     assert (tmp_path / "scale.png").read_bytes().startswith(b"\x89PNG")

@@ -3,6 +3,7 @@ where the distribution is known), or, in any dimension, the distribution of its 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import numpy as np
@@ -13,6 +14,10 @@ from matplotlib.lines import Line2D
 from torch import Tensor
 
 from cluster_logreg.population import GaussianPair
+
+# Fixed margins that fit these figures' labels: tight_layout finds the same by drawing the figure
+# once more (25 ms of the 0.1 s a picture takes at the end of every run).
+MARGINS = {"left": 0.1, "right": 0.98, "bottom": 0.1, "top": 0.93}
 
 
 def decision_boundary_figure(
@@ -46,7 +51,7 @@ def decision_boundary_figure(
         handles, labels = [*handles, Line2D([], [], color="black", linestyle="--")], [*labels, "Bayes-optimal boundary"]
     ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x1", ylabel="x2", title=title)
     ax.legend(handles, labels, loc="upper left", fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(**MARGINS)
     return fig
 
 
@@ -63,8 +68,18 @@ def score_figure(scores: Tensor, y: Tensor, target: str, classes: list[str], tit
     xlabel = f"model's score w.x + c (the logit of P({target} = {classes[1]}))"
     ax.set(xlabel=xlabel, ylabel="points of the training split", title=title)
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(**(MARGINS | {"bottom": 0.13}))  # a shorter figure: its x label needs a larger share
     return fig
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 picture as PNG, encoded once for the file and for TensorBoard. zlib's level 1:
+    10 ms instead of the default's 35 ms for a 5 % larger file."""
+    from PIL import Image  # matplotlib's own dependency
+
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
 
 
 def as_rgb(fig: Figure) -> np.ndarray:

@@ -119,7 +119,7 @@ RULES: dict[str, Rule] = {
     "model.optimizer.momentum": Rule(lambda v: _is_number(v) and v >= 0, "a finite number >= 0 (<= 3.4e38)"),
     "trainer.max_epochs": Rule(_int_at_least(1), "an integer >= 1"),
     "trainer.check_val_every_n_epoch": Rule(_int_at_least(1), "an integer >= 1"),
-    "trainer.log_every_n_steps": Rule(_int_at_least(1), "an integer >= 1"),
+    "trainer.log_every_n_steps": Rule(_int_at_least(0), "an integer >= 0"),
     "trainer.enable_progress_bar": Rule(_is_bool, "true | false"),
     "trainer.enable_model_summary": Rule(_is_bool, "true | false"),
     # Lightning starts one process per CPU "device": a number far above the cores is a typo.
