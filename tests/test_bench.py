@@ -28,7 +28,8 @@ def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
     assert full["batch_size"] == 1600 and mini["batch_size"] == 64
     assert full["fresh_draw_points"] == 200_000 and 0.99 < full["fresh_draw_acc"] <= 1
     assert [row["size"] for row in results["scale"]] == [1000]
-    assert all(row[impl]["samples_per_second"] > 0 for row in results["scale"] for impl in ("project", "plain", "floor"))
+    impls = ("project", "plain", "floor")
+    assert all(row[impl]["samples_per_second"] > 0 for row in results["scale"] for impl in impls)
     assert all(len(walls) == 1 for walls in results["end_to_end"].values())
     assert results["usual_ms_per_epoch"] > 0 and results["startup"]["help_s"] > 0
     table = (tmp_path / "benchmark.md").read_text()
@@ -36,3 +37,14 @@ def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
         assert measure in table
     assert "Lightning floor" in table and "--help" in table and "fresh draw" in table
     assert (tmp_path / "scale.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_fit_profile_prints_a_row_for_each_configuration():
+    command = [sys.executable, "bench/profile_fit.py", "--epochs", "20", "--repeats", "1"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    names = [row.split(" | ")[0].removeprefix("| ") for row in rows[1:]]
+    peers = ["plain PyTorch loop", "Lightning bare floor (barebones, training_step only)", "project default fit"]
+    assert names[:3] == peers
+    assert "default without every callback and the logger" in names and len(names) == 13
