@@ -100,11 +100,14 @@ def wait_for(path_glob: Callable[[], list[Path]], seconds: float = 120) -> Path:
 
 
 def start_again_now(job: str) -> None:
-    """SLURM holds a requeued job for a while (its BeginTime); a test need not wait for it."""
+    """SLURM holds a requeued job for a while (its BeginTime); a test need not wait for it all."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
         if state == "PENDING":
+            # Not at once: started again within the second of its requeue, the node refuses the job
+            # ("Job credential revoked") and SLURM ends it as failed; SLURM's own hold avoids that.
+            time.sleep(3)
             subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
             return
         time.sleep(0.2)

@@ -114,9 +114,11 @@ class StopOnSignal(Callback):
         log.warning(f"{self.received.name} received: stopping at the end of this epoch (Ctrl-C again: stop now)")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Under DDP one process may get the signal: all stop after the same epoch.
+        # Under DDP one process may get the signal: all stop after the same epoch, and all know
+        # whether it was SLURM's SIGUSR1 (then process 0 asks for a requeue, which all wait for).
         if trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
-            self.received = self.received or signal.SIGTERM
+            usr1 = trainer.strategy.reduce_boolean_decision(self.received == signal.SIGUSR1, all=False)
+            self.received = signal.SIGUSR1 if usr1 else (self.received or signal.SIGTERM)
             trainer.should_stop = True
 
 

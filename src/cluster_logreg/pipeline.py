@@ -162,7 +162,7 @@ def _stop_if_interrupted(
     stopped = f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}"
     if last_checkpoint is None:
         message = f"{stopped}; no checkpoint was kept (callbacks.last_checkpoint is off), so it cannot be resumed"
-    elif stop.received == signal.SIGUSR1 and trainer.is_global_zero and requeue_this_job():
+    elif stop.received == signal.SIGUSR1 and _requeued_by_process_zero(trainer):
         message = f"{stopped}; {last_checkpoint.path} holds it: SLURM requeued the job, which continues from it"
     elif in_sweep:  # the job's directory is one of its sweep directory's
         message = (
@@ -173,6 +173,14 @@ def _stop_if_interrupted(
         message = f"{stopped}; {last_checkpoint.path} holds it: continue with python src/train.py resume={run_dir}"
     log.warning(message)
     raise Interrupted(message, stop.received)
+
+
+def _requeued_by_process_zero(trainer: Trainer) -> bool:
+    """Process 0 asks SLURM to requeue the job, and every process learns whether it did before any
+    of them exits: a DDP process that ended first made `srun` abort the job step, and the job could
+    end as failed before the requeue was registered."""
+    asked = requeue_this_job() if trainer.is_global_zero else False
+    return bool(trainer.strategy.broadcast(asked, src=0))
 
 
 def _divergence(trainer: Trainer) -> EarlyStopping | None:
