@@ -21,3 +21,9 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 def write_json(path: Path, content: dict[str, Any]) -> None:
     write_text_atomically(path, json.dumps(content, indent=2) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """What `write_json` wrote, or {} where nothing was written (yet)."""
+    content: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return content

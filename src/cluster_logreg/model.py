@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
-from lightning import LightningModule
+from lightning import LightningDataModule, LightningModule
 from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor, nn
 from torch.nn.functional import binary_cross_entropy_with_logits
@@ -115,10 +115,11 @@ class LogisticClassifier(LightningModule):
         """P(class 1) of each row of a batch of raw inputs (predict.py)."""
         return self.predict_proba(batch)
 
-    def exact_metrics(self) -> dict[str, float]:
-        """`acc/true`, `acc/excess_error` and the map's shape, where the data's distribution is known; else {}."""
-        # (Lightning sets trainer.datamodule, but does not declare it on Trainer.)
-        datamodule = self.trainer.datamodule if self._trainer else None  # type: ignore[attr-defined]
+    def exact_metrics(self, datamodule: LightningDataModule | None = None) -> dict[str, float]:
+        """`acc/true`, `acc/excess_error` and the map's shape, where the distribution of the data
+        (`datamodule`, by default the trainer's) is known; else {}."""
+        if datamodule is None and self._trainer:
+            datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it, undeclared
         population: GaussianPair | None = getattr(datamodule, "population", None)
         return population.metrics(*self.affine_map()) if population is not None else {}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import time
@@ -24,7 +23,7 @@ from cluster_logreg.callbacks import LastCheckpoint, StopOnSignal, tensorboards
 from cluster_logreg.checkpoints import resume_checkpoint
 from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, TensorDataModule, make_clusters
 from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid
-from cluster_logreg.files import write_json
+from cluster_logreg.files import read_json, write_json
 from cluster_logreg.metrics import LEARNED, REPORTED, TEST, TRUE, VALIDATION, chosen, shown, worst_value
 from cluster_logreg.model import LogisticClassifier
 from cluster_logreg.resume import checkpoint_of
@@ -130,9 +129,7 @@ def _optimized_metric(cfg: DictConfig, datamodule: TensorDataModule) -> str:
 
 def _completed(run: RunDir) -> float | None:
     """The optimised metric of a run that completed in this directory before, else None."""
-    if not run.metrics.is_file():
-        return None
-    metrics = json.loads(run.metrics.read_text())
+    metrics = read_json(run.metrics)
     if metrics.get("status") != "completed" or metrics.get("optimized_metric") not in metrics:
         return None
     return float(metrics[metrics["optimized_metric"]])
@@ -258,8 +255,7 @@ def evaluate(cfg: DictConfig) -> float:
         trainer.test(model, datamodule=datamodule, verbose=False)
     else:
         trainer.test(model, dataloaders=_evaluation_data(cfg, model, datamodule), verbose=False)
-    population = datamodule.population
-    metrics = _reported(trainer) | (population.metrics(*model.affine_map()) if population is not None else {})
+    metrics = _reported(trainer) | model.exact_metrics(datamodule)
     write_json(run.metrics, {**metrics, "ckpt_path": str(ckpt_path.resolve()), "evaluated_on": cfg.evaluate_on})
     _report(run.path, metrics)
     return metrics["acc/test"]

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from cluster_logreg.cli import is_user_error
 from cluster_logreg.errors import invalid, one_line, our_code
-from cluster_logreg.files import write_json, write_text_atomically
+from cluster_logreg.files import read_json, write_json, write_text_atomically
 from cluster_logreg.metrics import lower_is_better, shown
 from cluster_logreg.resume import saved_overrides, split_override
 from cluster_logreg.run_dir import RunDir
@@ -160,7 +160,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     else:  # still running, or killed before Hydra could record its end
         row = {"job": job_dir.name.split("_")[0], "overrides": " ".join(overrides), "status": "incomplete"}
         row["reason"] = ""
-    metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_json(metrics_file)
     if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result
         row |= {"status": "diverged", "reason": metrics["reason"]}
     row["settings"] = dict(split_override(o) for o in overrides if "=" in o)
