@@ -2,13 +2,18 @@
 # A single-node SLURM cluster on this Debian machine, for the tests marked `slurm` (README, "Tests").
 #   bash .ci/slurm.sh start   install (apt) if needed, write the config from this machine, start munge,
 #                             slurmctld and slurmd, wait until the node accepts jobs
-#   bash .ci/slurm.sh stop    stop the three daemons (by the PIDs they wrote)
+#   bash .ci/slurm.sh stop    cancel the cluster's jobs, stop the three daemons (by the PIDs they wrote)
 # As root (daemons, /etc). Slurm 22.05 needs munge for authentication.
 set -euo pipefail
 RUN=/run/cluster-logreg-slurm
 CONF=/etc/slurm/slurm.conf
 
 stop() {
+    # Jobs first (a job's processes outlive slurmd): this cluster is the tests', every job on it theirs.
+    if [[ -f $RUN/slurmctld.pid ]] && squeue -h >/dev/null 2>&1; then
+        squeue -h -o %F | sort -u | xargs -r scancel
+        for _ in $(seq 100); do [[ -z $(squeue -h 2>/dev/null) ]] && break; sleep 0.2; done  # gone, or 20 s
+    fi
     for pidfile in "$RUN/slurmd.pid" "$RUN/slurmctld.pid" "$RUN/munged.pid"; do
         [[ -f $pidfile ]] || continue
         pid=$(cat "$pidfile")

@@ -15,7 +15,7 @@ from cluster_logreg.resume import quote_path_arguments
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> float:
-    with task_errors(in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN):
+    with task_errors(cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN):
         preflight(cfg, EVAL_CHECKS)
         from cluster_logreg.pipeline import evaluate  # slow imports, see train.py
 

@@ -16,7 +16,7 @@ from cluster_logreg.resume import quote_path_arguments
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> int:
-    with task_errors(in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN):
+    with task_errors(cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN):
         preflight(cfg, PREDICT_CHECKS)
         from cluster_logreg.prediction import predict  # slow imports, see train.py
 

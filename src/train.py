@@ -21,7 +21,7 @@ from cluster_logreg.sweep_summary import summary_even_if_a_job_fails
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
-    with task_errors(in_sweep):
+    with task_errors(cfg, in_sweep):
         preflight(cfg, TRAIN_CHECKS)
         # Imported only once a run really starts: Lightning takes seconds to import, and `--help`,
         # `--cfg job` and config mistakes should not wait for it.

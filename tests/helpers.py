@@ -3,11 +3,14 @@ points in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +116,37 @@ def refusal(*overrides: str, config_name: str = "train") -> str:
     raise AssertionError(f"accepted: {overrides}")
 
 
+@contextlib.contextmanager
+def started(command: list[str], **options: Any) -> Iterator[subprocess.Popen]:
+    """`command` running in a process group of its own (`options`: Popen's), stopped with every process it
+    started when the block ends, however it ends (a failed assertion, a timeout): no test leaves one behind."""
+    process = subprocess.Popen(command, start_new_session=True, **options)
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the whole group: gone already, or not
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def run_command(
+    command: list[str], timeout: float = 300, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`command` to its end (or `timeout`), its output captured, nothing it started left running."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with started(command, cwd=cwd, env=env, **pipes) as process:
+        stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def run_entry(
     script: str, *overrides: str, timeout: int = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run `python src/<script>.py <overrides>` from the repo root, as a user would (`env`: added to ours)."""
-    return subprocess.run(
-        [sys.executable, f"src/{script}.py", *overrides],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ | env if env else None,
-    )
+    return run_command([sys.executable, f"src/{script}.py", *overrides], timeout, env=os.environ | env if env else None)
 
 
 def the_error_line(result: subprocess.CompletedProcess, status: int = 2) -> str:

@@ -1,24 +1,17 @@
 """The benchmark's code paths on tiny sizes, so that it does not rot. No time is asserted."""
 
 import json
-import subprocess
 import sys
 
 import pytest
 
-from helpers import REPO
+from helpers import run_command
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
 
 def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "bench/benchmark.py", "--quick", "--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_command([sys.executable, "bench/benchmark.py", "--quick", "--out", str(tmp_path)], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     full, mini = results["fit_loop"]
@@ -41,7 +34,7 @@ def test_quick_benchmark_writes_its_table_results_and_plot(tmp_path):
 
 def test_the_fit_profile_prints_a_row_for_each_configuration():
     command = [sys.executable, "bench/profile_fit.py", "--epochs", "20", "--repeats", "1"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_command(command, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     names = [row.split(" | ")[0].removeprefix("| ") for row in rows[1:]]

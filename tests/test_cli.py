@@ -95,7 +95,7 @@ BAD_TRAIN_INPUTS = [
     ("data.val_fraction=0.5 data.test_fraction=0.5", "data.val_fraction + data.test_fraction"),
     ("data.n_per_class=abc", "data.n_per_class"),  # wrong type
     ("data.n_per_clas=10", "data.n_per_clas"),  # unknown key
-    ("trainer=nope", "trainer/nope"),  # unknown config group option
+    ("trainer=nope", "trainer='nope' is not an option of trainer; valid: ddp | default | gpu"),  # a group option
     ("trainer.accelerator=warp", "trainer.accelerator"),
 ]
 # One of each way a mistake is found: by a rule, by a rule that needs torch, by the schema while

@@ -3,6 +3,7 @@ together, outputs that cannot be written, data that cannot fit in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -17,7 +18,17 @@ from cluster_logreg.errors import UserError
 from cluster_logreg.resume import resume_arguments
 from cluster_logreg.run_dir import RunDir
 from cluster_logreg.sweep_summary import job_dirs
-from helpers import REPO, evaluate_in_process, read_metrics, refusal, resume_in_process, run_entry, the_error_line
+from helpers import (
+    REPO,
+    evaluate_in_process,
+    read_metrics,
+    refusal,
+    resume_in_process,
+    run_command,
+    run_entry,
+    started,
+    the_error_line,
+)
 
 # -- divergence ---------------------------------------------------------------------------------
 
@@ -150,9 +161,11 @@ def test_eval_of_a_checkpoint_whose_weights_do_not_fit_its_settings(setting, cha
 def test_four_runs_started_together_get_four_complete_directories(tmp_path):
     # From another working directory, so the default outputs/train/runs/<time>_<pid> pattern is the one used.
     command = [sys.executable, str(REPO / "src" / "train.py"), "trainer.max_epochs=5"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    for process in processes:
-        assert process.wait(timeout=300) == 0, process.stderr.read()
+    with contextlib.ExitStack() as stack:
+        start = lambda: stack.enter_context(started(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True))  # noqa: E731
+        processes = [start() for _ in range(4)]
+        for process in processes:
+            assert process.wait(timeout=300) == 0, process.stderr.read()
     run_dirs = list((tmp_path / "outputs" / "train" / "runs").iterdir())
     assert len(run_dirs) == 4
     for run_dir in run_dirs:
@@ -173,7 +186,7 @@ def test_an_unwritable_outputs_location_is_refused_at_start(script, trained, tmp
     command = [sys.executable, str(REPO / "src" / f"{script}.py")]
     if script == "eval":
         command.append(f"ckpt_path={RunDir(trained).last_checkpoint}")
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = run_command(command, cwd=tmp_path)
     line = the_error_line(result)
     assert line.startswith("error: the run directory cannot be written: Not a directory: 'outputs/")
     assert "valid: a location you can write to" in line
@@ -198,7 +211,5 @@ def test_data_too_large_for_memory_is_refused_before_allocation():
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_a_read_only_outputs_directory_is_refused_at_start(tmp_path):
     (tmp_path / "outputs").mkdir(mode=0o555)
-    result = subprocess.run(
-        [sys.executable, str(REPO / "src" / "train.py")], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    result = run_command([sys.executable, str(REPO / "src" / "train.py")], cwd=tmp_path)
     assert "Permission denied" in the_error_line(result)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 
 from cluster_logreg.preflight import RULES
-from helpers import CONF, REPO, leaf_keys, refusal
+from helpers import CONF, REPO, leaf_keys, refusal, run_command
 
 # Every option of every group a user picks from (each composed once on top of the defaults).
 OPTIONS = [f"{path.parent.relative_to(CONF)}={path.stem}" for path in sorted(CONF.glob("*/**/*.yaml"))]
@@ -72,8 +71,6 @@ except Exception as error:
 
 def test_the_cheap_checks_refuse_a_mistake_without_importing_torch(tmp_path):
     script = CHEAP.format(run_dir=tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO / "tests", capture_output=True, text=True, timeout=120
-    )
+    result = run_command([sys.executable, "-c", script], cwd=REPO / "tests", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("data.val_fraction=0.0001 leaves the validation split empty")

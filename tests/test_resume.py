@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from cluster_logreg.run_dir import RunDir
-from helpers import REPO, read_metrics, run_entry, train_in_process
+from helpers import REPO, read_metrics, run_entry, started, train_in_process
 
 # Several batches per epoch (1600 training points, batches of 600), so the shuffling state must
 # survive the interruption too; last.ckpt every 20 epochs, so SIGKILL loses a few epochs.
@@ -37,14 +37,15 @@ def start_and_stop(
 ) -> subprocess.CompletedProcess:
     """Start a run, send it `signum` once its first last checkpoint is written (part-way), wait for the end."""
     command = [sys.executable, "src/train.py", f"hydra.run.dir={run_dir}", *SETTINGS, *overrides]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = checkpoint or RunDir(run_dir).last_checkpoint
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # a few epochs past the save
-    process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=120)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with started(command, cwd=REPO, **pipes) as process:
+        checkpoint = checkpoint or RunDir(run_dir).last_checkpoint
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # a few epochs past the save
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
@@ -97,12 +98,12 @@ def test_a_save_killed_half_way_leaves_the_previous_checkpoint_loadable(tmp_path
     last = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 1}, last)
     # A 512 MB save takes long enough to be caught in the middle: kill it once its file is growing.
-    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(last)], cwd=REPO)
-    partial = None
-    while partial is None and saver.poll() is None:
-        partial = next((p for p in tmp_path.glob(".last.ckpt.*.partial") if p.stat().st_size > 0), None)
-    saver.kill()
-    saver.wait()
+    with started([sys.executable, "-c", SAVER, str(last)], cwd=REPO) as saver:
+        partial = None
+        while partial is None and saver.poll() is None:
+            partial = next((p for p in tmp_path.glob(".last.ckpt.*.partial") if p.stat().st_size > 0), None)
+        saver.kill()
+        saver.wait()
     assert partial is not None, "the save ended before it could be killed"
     assert partial.exists()  # killed before its rename: the half-written file is the hidden one
 

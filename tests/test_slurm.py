@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 import time
@@ -13,12 +14,30 @@ import pytest
 
 from cluster_logreg.run_dir import RunDir
 from cluster_logreg.sweep_summary import job_dirs
-from helpers import REPO, read_metrics, run_entry, the_error_line, train_in_process
+from helpers import REPO, read_metrics, run_command, run_entry, started, the_error_line, train_in_process
 
 pytestmark = [pytest.mark.slurm, pytest.mark.cli]
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the [sweep] extra")
 EPOCHS = "trainer.max_epochs=20"
 COMPARED = ("loss/val", "acc/val", "loss/test", "acc/test", "acc/true", "acc/excess_error")
+
+
+def queued() -> set[str]:
+    """The jobs SLURM is running or holding (arrays by their base id)."""
+    return set(subprocess.run(["squeue", "-h", "-o", "%F"], capture_output=True, text=True, timeout=60).stdout.split())
+
+
+@pytest.fixture(autouse=True)
+def cancel_what_the_test_submitted():
+    """A test that fails part-way leaves no job of its own running or queued."""
+    before = queued()
+    yield
+    left = queued() - before
+    if left:
+        subprocess.run(["scancel", *sorted(left)], timeout=60)
+        deadline = time.monotonic() + 60
+        while queued() & left and time.monotonic() < deadline:
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +73,7 @@ def test_a_ddp_sweep_on_slurm_matches_a_single_process(single, tmp_path):
 def test_srun_ddp_matches_a_single_process(single, tmp_path):
     command = ["srun", "-N1", "--ntasks-per-node=2", "--cpus-per-task=1", sys.executable, "src/train.py"]
     command += ["trainer=ddp", "trainer.devices=2", EPOCHS, f"hydra.run.dir={tmp_path}"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = run_command(command)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_metrics(read_metrics(tmp_path), single, rel=1e-4)
 
@@ -184,13 +203,60 @@ def test_a_requeued_ddp_run_continues_by_itself_to_the_uninterrupted_ddp_metrics
 @pytest.mark.slow
 def test_a_sweep_job_preempted_through_submitit_continues_by_itself(uninterrupted, tmp_path):
     command = [sys.executable, "src/train.py", "-m", "hydra/launcher=slurm", *PREEMPTED, f"hydra.sweep.dir={tmp_path}"]
-    sweep = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = wait_for(lambda: list(tmp_path.glob("0_*/checkpoints/last.ckpt")))
-    job = next(p.name for p in (tmp_path / ".submitit").iterdir() if p.is_dir())
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # submitit's checkpoint-and-requeue signal
-    start_again_now(job)
-    stdout, stderr = sweep.communicate(timeout=300)
+    with started(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as sweep:
+        checkpoint = wait_for(lambda: list(tmp_path.glob("0_*/checkpoints/last.ckpt")))
+        job = next(p.name for p in (tmp_path / ".submitit").iterdir() if p.is_dir())
+        subprocess.run(["scancel", "--signal=USR2", job], check=True)  # submitit's checkpoint-and-requeue signal
+        start_again_now(job)
+        stdout, stderr = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, stderr[-3000:]
     job_dir = checkpoint.parents[1]
     assert "resume: continuing the requeued job from" in (job_dir / "train.log").read_text()
     assert final(job_dir) == uninterrupted
+
+
+# -- jobs that end without a result ----------------------------------------------------------------
+
+# On this cluster (no accounting: sacct fails, as on many small clusters) a job that died before Python
+# was waited for forever. The bound: the launcher's look at SLURM (2, 4, 8 s... after the submission),
+# then 15 s once for result files; the sweep must end well within it.
+BOUND_S = 120
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_jobs_die_before_python_ends_with_them_failed_and_why(tmp_path):
+    setup = '+hydra.launcher.setup=["echo module python/3.11 not found >&2","exit 3"]'
+    sweep = ("-m", "hydra/launcher=slurm", setup, "seed=0,1", EPOCHS, f"hydra.sweep.dir={tmp_path}")
+    result = run_entry("train", *sweep, timeout=BOUND_S)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: sweep job 0 (seed=0 trainer.max_epochs=20) ended without a result: SLURM job ")
+    assert "FAILED, exit code 3:0, its stderr ends: module python/3.11 not found (" in last
+    assert f"continue the sweep with the same command and hydra.sweep.dir={tmp_path} to run it again" in last
+    rows = summary_rows(tmp_path)
+    assert [row["status"] for row in rows] == ["failed", "failed"]
+    assert "sweep job 1 (seed=1 trainer.max_epochs=20) ended without a result" in rows[1]["reason"]
+    # Recorded in each job's own directory, as a job that failed in Python would be.
+    first, _ = job_dirs(tmp_path)
+    assert "ended without a result" in (first / "train.log").read_text()
+    assert not RunDir(first).metrics.exists()
+
+
+@pytest.mark.slow
+def test_a_killed_job_ends_failed_and_the_other_jobs_complete(tmp_path):
+    command = [sys.executable, "src/train.py", "-m", "hydra/launcher=slurm", "trainer.max_epochs=20,1000000"]
+    command += [f"hydra.sweep.dir={tmp_path}"]
+    with started(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as sweep:
+        wait_for(lambda: list(tmp_path.glob("1_*/train.log")))
+        (array,) = {p.name.split("_")[0] for p in (tmp_path / ".submitit").iterdir() if p.is_dir()}
+        subprocess.run(["scancel", "--signal=KILL", f"{array}_1"], check=True)  # as the kernel's OOM killer would
+        _, stderr = sweep.communicate(timeout=BOUND_S)
+    assert sweep.returncode == 2, stderr[-3000:]
+    ok, killed = summary_rows(tmp_path)
+    assert ok["status"] == "ok" and ok["epochs"] == "20"
+    assert killed["status"] == "failed" and f"ended without a result: SLURM job {array}_1 " in killed["reason"]
+
+
+def summary_rows(sweep_dir: Path) -> list[dict]:
+    with open(sweep_dir / "summary.csv", newline="") as file:
+        return list(csv.DictReader(file))

@@ -15,7 +15,7 @@ import torch
 
 from cluster_logreg.run_dir import RunDir
 from cluster_logreg.sweep_summary import job_dirs
-from helpers import REPO, read_metrics, run_entry, train_in_process
+from helpers import REPO, read_metrics, run_entry, started, train_in_process
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -144,7 +144,7 @@ def test_the_same_jobs_give_the_same_metrics_with_any_launcher_and_thread_count(
     runs = {
         "basic, 2 threads": ((), {"OMP_NUM_THREADS": "2"}),
         "joblib, 1 thread": (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), {"OMP_NUM_THREADS": "1"}),
-        "submitit_local, 2 threads": (("hydra/launcher=submitit_local",), {"OMP_NUM_THREADS": "2"}),
+        "submitit local, 2 threads": (("hydra/launcher=local",), {"OMP_NUM_THREADS": "2"}),
     }
     summaries = {}
     for name, (launcher, env) in runs.items():
@@ -155,6 +155,19 @@ def test_the_same_jobs_give_the_same_metrics_with_any_launcher_and_thread_count(
     assert len(first) == 2 and all(r["status"] == "ok" for r in first)
     for name, rows in summaries.items():
         assert rows == first, name  # every digit of every metric
+
+
+def test_a_submitit_job_that_dies_before_python_is_a_failed_job_not_a_wait(tmp_path):
+    """submitit's local jobs, as its SLURM ones (test_slurm.py): each recorded with why, the sweep ends."""
+    needs_plugin("hydra_plugins.hydra_submitit_launcher")
+    sweep = ("-m", "hydra/launcher=local", '+hydra.launcher.setup=["exit 3"]', "seed=0,1", "trainer.max_epochs=5")
+    result = run_entry("train", *sweep, f"hydra.sweep.dir={tmp_path}", timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    said = "ended without a result: local job "
+    assert result.stderr.splitlines()[-1].startswith(f"error: sweep job 0 (seed=0 trainer.max_epochs=5) {said}")
+    rows = read_summary(tmp_path)
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert all(said in r["reason"] and "exited with status 3" in r["reason"] for r in rows)
 
 
 def test_optuna_search_runs_trials_and_finds_a_setting_at_least_as_good_as_the_default(tmp_path):
@@ -233,12 +246,12 @@ def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_j
         f"model.optimizer.lr={','.join(lrs)}",
         f"hydra.sweep.dir={tmp_path}",
     ]
-    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while len(list(tmp_path.glob("*/metrics.json"))) < 2 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    first.kill()  # as a power cut would: no chance to save anything more
-    first.wait()
+    with started(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as first:
+        deadline = time.monotonic() + 240
+        while len(list(tmp_path.glob("*/metrics.json"))) < 2 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.kill()  # as a power cut would: no chance to save anything more
+        first.wait()
     finished = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
     assert 2 <= len(finished) < 6, "the sweep was not stopped part-way"
 
@@ -257,14 +270,14 @@ def test_an_optuna_search_killed_part_way_continues_to_its_full_count_beside_ano
     here, elsewhere, storage = tmp_path / "here", tmp_path / "elsewhere", f"sqlite:///{tmp_path}/here/optuna.db"
     search = ("hparams_search=optuna", "callbacks.last_checkpoint.every_n_epochs=10")
     command = [sys.executable, "src/train.py", *search, "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={here}"]
-    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # Killed while its third trial trains (after that trial's first checkpoint), as a power cut would.
-    deadline = time.monotonic() + 240
-    while not list(here.glob("2_*/checkpoints/last.ckpt")) and first.poll() is None:
-        assert time.monotonic() < deadline, "the third trial never saved a checkpoint"
-        time.sleep(0.05)
-    first.kill()
-    first.wait()
+    with started(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as first:
+        # Killed while its third trial trains (after that trial's first checkpoint), as a power cut would.
+        deadline = time.monotonic() + 240
+        while not list(here.glob("2_*/checkpoints/last.ckpt")) and first.poll() is None:
+            assert time.monotonic() < deadline, "the third trial never saved a checkpoint"
+            time.sleep(0.05)
+        first.kill()
+        first.wait()
     finished = {p.parent.name: p.stat().st_mtime_ns for p in here.glob("*/metrics.json")}
     assert len(finished) == 2, "the search was not stopped in its third trial"
 

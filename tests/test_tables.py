@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from cluster_logreg import preflight
 from cluster_logreg.errors import UserError
 from cluster_logreg.run_dir import RunDir
+from cluster_logreg.table import header, read_table
 from cluster_logreg.trained import load_trained
 from helpers import (
+    checked_config,
     evaluate_in_process,
     predict_in_process,
     read_metrics,
@@ -128,8 +131,8 @@ GOOD = [["1.0", "2.0", "a"], ["2.0", "1.0", "b"]] * 10
     ("name", "header", "rows", "settings", "line"),
     [
         ("no target", ["u", "v", "w"], GOOD, ["data.target=label"], "data.target='label' is not a column"),
-        ("one class", ["u", "v", "label"], [["1", "2", "a"]] * 20, [], "has 1 in"),
-        ("three classes", ["u", "v", "label"], [*GOOD, ["1", "1", "c"]], [], "has 3 in"),
+        ("one class", ["u", "v", "label"], [["1", "2", "a"]] * 20, [], "has 1 distinct value ('a') in"),
+        ("three classes", ["u", "v", "label"], [*GOOD, ["1", "1", "c"]], [], "has 3 distinct values ('a', 'b', 'c')"),
         ("text feature", ["u", "v", "label"], [*GOOD[:5], ["1", "high", "a"]], [], "'high' in row 7, column 'v'"),
         ("NaN", ["u", "v", "label"], [*GOOD[:3], ["nan", "1", "b"]], [], "'nan' in row 5, column 'u'"),
         ("short row", ["u", "v", "label"], [*GOOD[:3], ["1", "b"]], [], "has 2 cells in row 5"),
@@ -149,6 +152,78 @@ def test_an_empty_or_missing_file_is_refused(tmp_path):
     assert "is not a file" in refusal("data=csv", f"data.path={tmp_path / 'nope.csv'}", "data.target=label")
 
 
+# What spreadsheets and hand edits put in a CSV: what would be read as other columns or classes than
+# the file means is refused, naming the column; what has one reading is read so.
+BAD_FILES = [
+    ("a name twice", "u,v,v,label\n1,2,3,a\n", "names the column 'v' twice in its header (columns 2 and 3)"),
+    ("the target twice", "label,u,label\na,1,b\n", "names the column 'label' twice in its header (columns 1 and 3)"),
+    ("an unnamed column", ",u,v,label\n0,1,2,a\n", "has a column without a name (column 1 of 4 in its header)"),
+    ("a trailing comma", "u,v,label,\n1,2,a,\n", "has a column without a name (column 4 of 4 in its header)"),
+    ("semicolons", "u;v;label\n1;2;a\n", "has its cells separated by semicolons, not commas"),
+    ("tabs", "u\tv\tlabel\n1\t2\ta\n", "has its cells separated by tabs, not commas"),
+    ("an empty feature cell", "u,v,label\n1,2,a\n1,,b\n", "has an empty cell in row 3, column 'v'"),
+    ("a decimal comma", 'u,v,label\n1,"2,5",a\n', "has '2,5' in row 2, column 'v' (a decimal comma?"),
+    ("an unclosed quote", 'u,v,label\n1,"2,a\n3,4,b\n', "cannot be read as CSV (unexpected end of data in row 2)"),
+    ("a stray quote", 'u,v,label\n1,"2"x,a\n', "cannot be read as CSV (',' expected after '\"' in row 2)"),
+]
+BAD_TARGETS = [  # refused as data.target's: the column named is not what the file holds
+    ("no header row", "1.5,2,0\n2,1,1\n", "its first row holds numbers (1.5, 2, 0), not column names"),
+    ("an empty class", "u,v,label\n1,2,a\n2,1,b\n3,3,\n", "has an empty cell at row 4 in"),
+    ("a class in two cases", "u,v,label\n1,2,Yes\n2,1,yes\n", "has one class written two ways ('Yes' and 'yes')"),
+    ("a number two ways", "u,v,label\n1,2,1\n2,1,1.0\n", "has one class written two ways ('1' and '1.0')"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"), BAD_FILES + BAD_TARGETS, ids=[c[0] for c in BAD_FILES + BAD_TARGETS]
+)
+def test_a_file_whose_columns_or_classes_are_ambiguous_is_refused(name, content, line, tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text(content, newline="")
+    found = refusal("data=csv", f"data.path={path}", "data.target=label")
+    key = "data.target='label'" if (name, content, line) in BAD_TARGETS else f"data.path='{path}'"
+    assert found.startswith(key) and line in found and "; valid: " in found, found
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_byte(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("u,v,label\n1,2,caf\u00e9\n2,1,b\n".encode("latin-1"))
+    found = refusal("data=csv", f"data.path={path}", "data.target=label")
+    assert found.startswith(f"data.path='{path}' is not UTF-8 text (byte 0xe9 in line 2)"), found
+    assert "valid: a CSV file of UTF-8 text" in found
+
+
+def test_the_features_named_are_the_models_inputs_and_each_only_once(tmp_path):
+    path = write_csv(tmp_path / "table.csv", ["u", "v", "w", "label"], [[*row[:2], "9", row[2]] for row in GOOD])
+    cfg = checked_config("data=csv", f"data.path={path}", "data.target=label", "data.features=[w,u]")
+    assert instantiate(cfg.data).model_inputs()["feature_names"] == ["w", "u"]
+    found = refusal("data=csv", f"data.path={path}", "data.target=label", "data.features=[u,u]")
+    assert found == "data.features=['u', 'u'] names 'u' twice; valid: each column once"
+
+
+@pytest.mark.parametrize("target_first", [True, False], ids=["target first", "target last"])
+def test_a_byte_order_mark_is_not_part_of_the_first_name(target_first, tmp_path):
+    """Spreadsheet programs start a 'CSV UTF-8' file with one: the columns are the names as shown."""
+    names = ["label", "x0", "x1"] if target_first else ["x0", "x1", "label"]
+    rows = [["a", "1", "2"], ["b", "2", "1"]] if target_first else [["1", "2", "a"], ["2", "1", "b"]]
+    path = tmp_path / "exported.csv"
+    path.write_text("\ufeff" + ",".join(names) + "\r\n" + "".join(",".join(r) + "\r\n" for r in rows * 10), newline="")
+    table = read_table(str(path), "label")
+    assert table.features == ("x0", "x1") and table.classes == ("a", "b")
+    assert table.x[:2].tolist() == [[1.0, 2.0], [2.0, 1.0]]
+    assert header(path, "input") == names  # predict.py's input likewise
+
+
+def test_quoted_cells_blank_rows_and_numeric_classes_are_read_as_meant(tmp_path):
+    path = tmp_path / "edited.csv"
+    # Quoted names and numbers, a blank line, a row of empty cells (a spreadsheet's trailing rows), CRLF.
+    path.write_text('"size, cm"," weight ",class\r\n"1.5",2,10\r\n\r\n2.5,1,2\r\n,,\r\n3,3,10\r\n', newline="")
+    table = read_table(str(path), "class")
+    assert table.features == ("size, cm", "weight")
+    assert table.x.tolist() == [[1.5, 2.0], [2.5, 1.0], [3.0, 3.0]]
+    assert table.classes == ("2", "10") and table.y.tolist() == [1.0, 0.0, 1.0]  # numbers by value: 2 < 10
+
+
 def test_a_table_larger_than_memory_is_refused_before_reading_it(tmp_path, monkeypatch):
     path = write_csv(tmp_path / "table.csv", ["u", "v", "label"], GOOD)
     monkeypatch.setattr(preflight, "available_memory", lambda: 100)  # bytes: this file needs more
@@ -159,7 +234,8 @@ def test_a_table_larger_than_memory_is_refused_before_reading_it(tmp_path, monke
 @pytest.mark.parametrize(
     ("name", "content", "line"),
     [
-        ("missing column", "x0,y\n1,2\n", "lacks 'x1'"),
+        ("missing column", "x0,y\n1,2\n", "has no column 'x1' (its columns: x0, y)"),
+        ("the column twice", "x0,x1,x1\n1,2,3\n", "names the column 'x1' twice in its header (columns 2 and 3)"),
         ("text", "x0,x1\n1,2\n3,four\n", "'four' in row 3, column 'x1'"),
         ("NaN", "x0,x1\nnan,2\n", "'nan' in row 2, column 'x0'"),
         ("short row", "x0,x1\n1,2\n3\n", "has 1 cells in row 3"),
@@ -207,6 +283,9 @@ def test_predict_and_a_bad_table_on_the_command_line(trained_run, tmp_path):
     table = write_csv(tmp_path / "table.csv", ["u", "v", "label"], [["1", "2", "a"]] * 5)
     run_dir = f"hydra.run.dir={tmp_path / 'r'}"
     line = the_error_line(run_entry("train", "data=csv", f"data.path={table}", "data.target=label", run_dir))
-    assert line.startswith("error: data.target='label' has 1 in") and "valid: a column with exactly two" in line
+    assert (
+        line.startswith("error: data.target='label' has 1 distinct value ('a') in")
+        and "valid: a column with exactly two" in line
+    )
     line = the_error_line(run_entry("train", "+seeed=5", run_dir))
     assert "did you mean seed?" in line

@@ -32,6 +32,10 @@ class Diverged(UserError):
     exit_status = EXIT_DIVERGED
 
 
+class JobLost(UserError):
+    """A sweep job that ended without a result: it failed before Python started, was killed, or lost its node."""
+
+
 class Interrupted(BaseException):
     """A signal stopped the run after a saved epoch.
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import signal
 import time
-import warnings
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -13,10 +13,13 @@ import torch
 from hydra.utils import instantiate
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from cluster_logreg.callbacks import LastCheckpoint, StopOnSignal, tensorboards
@@ -26,35 +29,15 @@ from cluster_logreg.errors import Diverged, Interrupted, UserError, invalid
 from cluster_logreg.files import read_json, write_json
 from cluster_logreg.metrics import LEARNED, REPORTED, TEST, TRUE, VALIDATION, chosen, shown, worst_value
 from cluster_logreg.model import LogisticClassifier
-from cluster_logreg.resume import checkpoint_of
+from cluster_logreg.preflight import CPU_CORES, unknown_key
+from cluster_logreg.quiet import quiet_lightning
+from cluster_logreg.resume import checkpoint_of, continue_the_sweep
 from cluster_logreg.run_dir import RunDir
 from cluster_logreg.slurm import requeue_this_job, requeued
 from cluster_logreg.table import read_table
 from cluster_logreg.trained import load_trained, trained_data
 
 log = logging.getLogger(__name__)
-
-
-def _quiet_lightning() -> None:
-    # Lightning adds a console handler of its own on import; Hydra's handlers already print every
-    # record and write it to the run's log file, so with it each Lightning line would show twice.
-    logging.getLogger("lightning").handlers.clear()
-    # Its tips advertise cloud services this offline project does not use; the accelerator used is in
-    # the run's metrics and the HParams tab; that max_epochs ended the fit, the last epoch line says.
-    noise = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped: `max_epochs=")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: not record.getMessage().startswith(noise)
-    )
-    # Lightning 2.6 calls a torch.utils._pytree API that torch 2.13 deprecates: theirs to fix, not ours.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    # Run directories are never shared, except by `resume=<run dir>`, which means to go on there.
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    # On a SLURM login node (srun on PATH) Lightning suggests running under srun: advice for SLURM
-    # users that would add a line to every run's stderr, even before a one-line error.
-    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
-
-
-_quiet_lightning()
 
 
 def train(cfg: DictConfig, in_sweep: bool = False) -> float:
@@ -162,10 +145,7 @@ def _stop_if_interrupted(
     elif stop.received == signal.SIGUSR1 and _requeued_by_process_zero(trainer):
         message = f"{stopped}; {last_checkpoint.path} holds it: SLURM requeued the job, which continues from it"
     elif in_sweep:  # the job's directory is one of its sweep directory's
-        message = (
-            f"{stopped}; {last_checkpoint.path} holds it: continue the sweep with the same command and "
-            f"hydra.sweep.dir={run_dir.parent}"
-        )
+        message = f"{stopped}; {last_checkpoint.path} holds it: {continue_the_sweep(run_dir.parent)}"
     else:
         message = f"{stopped}; {last_checkpoint.path} holds it: continue with python src/train.py resume={run_dir}"
     log.warning(message)
@@ -209,6 +189,7 @@ def _report_divergence(
 
 def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[TensorDataModule, LogisticClassifier, Trainer]:
     """Seed, then instantiate the data, the model and the trainer (with its loggers and callbacks)."""
+    quiet_lightning()
     use_threads(cfg.cpu_threads)
     seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
@@ -216,17 +197,30 @@ def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[TensorDataModule, Lo
     # (`_convert_`: as plain lists, which checkpoints store as data; Hydra's own containers are objects.)
     model = instantiate(cfg.model, _convert_="all", **datamodule.model_inputs())
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = [_logger(name, node) for name, node in (cfg.get("logger") or {}).items() if node is not None]
     # The configured callbacks are all the checkpoints a run writes: without any (`'~callbacks'`)
     # Lightning would add a ModelCheckpoint of its own.
     checkpoints = any(isinstance(c, Checkpoint) for c in callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=checkpoints)
     _check_processes_can_start(trainer, cfg.trainer.get("strategy"), in_sweep)
+    _warn_if_processes_outnumber_cores(trainer, cfg)
     environment = getattr(trainer.strategy, "cluster_environment", None)
     if isinstance(environment, SLURMEnvironment):
         # One mechanism for preemption, this project's (slurm.py says why): Lightning's is turned off.
         environment.auto_requeue = False
     return datamodule, model, trainer
+
+
+def _logger(name: str, node: DictConfig) -> Logger:
+    logger: Logger = instantiate(node)
+    if isinstance(logger, TensorBoardLogger):
+        # Keys it does not know go on to TensorBoard's SummaryWriter, which would refuse them only at the
+        # first event, with a traceback: refused here like any unknown key.
+        takes = [*inspect.signature(TensorBoardLogger).parameters, *inspect.signature(SummaryWriter).parameters]
+        unknown = next((str(k) for k in node if not str(k).startswith("_") and k not in takes), None)
+        if unknown is not None:
+            raise unknown_key(f"logger.{name}.{unknown}", node[unknown], takes)
+    return logger
 
 
 _TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before any job of a sweep changed it
@@ -245,6 +239,7 @@ def evaluate(cfg: DictConfig) -> float:
     `evaluate_on`: `test`, the test split of the data it was trained on; `fresh`, a new draw of the
     clusters it was trained on (all of it, from `seed`); or a CSV file with its columns.
     """
+    quiet_lightning()
     use_threads(cfg.cpu_threads)
     run = RunDir(Path(cfg.run_dir))
     ckpt_path = checkpoint_of(Path(cfg.ckpt_path))
@@ -330,6 +325,22 @@ def _check_processes_can_start(trainer: Trainer, strategy: str | None, in_sweep:
             f"trainer.strategy={strategy} with {trainer.world_size} processes cannot run "
             "inside a local Hydra multirun; valid: DDP as single runs, or a sweep of DDP jobs on SLURM "
             "(hydra/launcher=slurm), where the cluster starts the processes"
+        )
+
+
+def _warn_if_processes_outnumber_cores(trainer: Trainer, cfg: DictConfig) -> None:
+    """CPU processes that Lightning starts on this machine, more of them (times their threads) than it has
+    cores: a warning, not a refusal. The results are the same, only far slower (the processes take turns
+    at every gradient exchange), and running more processes than cores is a fair way to test DDP code."""
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if environment is None or environment.creates_processes_externally or not trainer.is_global_zero:
+        return  # SLURM or torchrun placed the processes; or this is one of the others
+    threads = cfg.cpu_threads or _TORCH_DEFAULT_THREADS
+    if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices * threads > CPU_CORES:
+        log.warning(
+            f"trainer.devices={trainer.num_devices} starts {trainer.num_devices} CPU processes of {threads} thread(s) "
+            f"on this machine's {CPU_CORES} cores: the same results, many times slower; for speed, "
+            f"trainer.devices <= {max(1, CPU_CORES // threads)}"
         )
 
 

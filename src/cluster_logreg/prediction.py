@@ -3,9 +3,10 @@ through Lightning's `trainer.predict`, streamed in batches from the input file t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
-import warnings
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,17 +18,16 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from omegaconf import DictConfig
 from torch import Tensor
 
-from cluster_logreg.errors import invalid
+from cluster_logreg.errors import Interrupted, invalid
 from cluster_logreg.files import partial_path
+from cluster_logreg.predictions_file import predictions_header
+from cluster_logreg.quiet import quiet_lightning
 from cluster_logreg.resume import checkpoint_of
 from cluster_logreg.run_dir import RunDir
-from cluster_logreg.table import header, number, rows
+from cluster_logreg.table import header, number, require_columns, rows
 from cluster_logreg.trained import load_trained
 
 log = logging.getLogger(__name__)
-# Lightning hands a writer the indices of each batch's rows when a DataLoader's sampler knows them; the
-# rows here come in file order and are written in it, so the indices are not needed.
-warnings.filterwarnings("ignore", message="Couldn't infer the batch indices fetched from your dataloader")
 
 
 class CsvBatches:
@@ -37,12 +37,7 @@ class CsvBatches:
     def __init__(self, path: Path, columns: Sequence[str], batch_size: int, key: str = "input"):
         self.path, self.columns, self.batch_size, self.key = path, list(columns), batch_size, key
         self.names = header(path, key)
-        missing = [name for name in self.columns if name not in self.names]
-        if missing:
-            needed = ", ".join(self.columns)
-            raise invalid(
-                key, str(path), f"a CSV file whose header names the columns {needed}", f"lacks {missing[0]!r}"
-            )
+        require_columns(self.names, self.columns, path, key)
 
     def __iter__(self) -> Iterator[Tensor]:
         batch: list[list[float]] = []
@@ -58,17 +53,20 @@ class CsvBatches:
 
 class CsvPredictionWriter(BasePredictionWriter):
     """Appends each batch's predictions to `path` as it comes (Lightning's writer callback): nothing
-    is held for the end. Written beside `path` first; `finish` makes it the output in one rename, so
-    a failed prediction leaves no file that looks complete."""
+    is held for the end. Written beside `path` first, from the prediction's start; `finish` makes it
+    the output in one rename, so a failed prediction leaves no file that looks complete."""
 
     def __init__(self, path: Path, target: str, classes: list[str]):
         super().__init__(write_interval="batch")
-        self.path, self.classes = path, classes
+        self.path, self.classes, self.header = path, classes, predictions_header(target, classes)
         self.partial = partial_path(path)
-        self.file: TextIO = open(self.partial, "w", newline="")  # noqa: SIM115 - closed by finish/abort
-        self.writer = csv.writer(self.file)
-        self.writer.writerow([f"probability_of_{classes[1]}", f"predicted_{target}"])
+        self.file: TextIO | None = None
         self.rows = 0
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.file = open(self.partial, "w", newline="")  # noqa: SIM115 - closed by finish/abort
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(self.header)
 
     def write_on_batch_end(
         self,
@@ -85,11 +83,13 @@ class CsvPredictionWriter(BasePredictionWriter):
         self.rows += len(probabilities)
 
     def finish(self) -> None:
+        assert self.file is not None, "finish() after a prediction"
         self.file.close()
         self.partial.replace(self.path)
 
     def abort(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
         self.partial.unlink(missing_ok=True)
 
 
@@ -97,20 +97,41 @@ def predict(cfg: DictConfig) -> int:
     """P(class 1) and the predicted class of every row of `cfg.input` (checked by
     `preflight.PREDICT_CHECKS`), written to `cfg.output` (default: predictions.csv in the run directory);
     returns the number of rows."""
+    quiet_lightning()
     model, _ = load_trained(checkpoint_of(Path(cfg.ckpt_path)))
     output = Path(cfg.output) if cfg.output else RunDir(Path(cfg.run_dir)).predictions
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = CsvPredictionWriter(output, model.hparams.target, model.classes)
-    try:  # from the writer's first line on: whatever stops the prediction removes its partial file
-        trainer = instantiate(cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False)
-        batches = CsvBatches(Path(cfg.input), model.feature_names, cfg.batch_size)
-        trainer.predict(model, dataloaders=batches, return_predictions=False)
-        if writer.rows == 0:
-            raise invalid("input", cfg.input, "a CSV file with rows under its header", "has a header only")
-    except BaseException:
-        writer.abort()
-        raise
-    writer.finish()
+    with _stopped_at_once_by_signals(output):
+        try:  # whatever stops the prediction removes its partial file
+            trainer = instantiate(cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False)
+            batches = CsvBatches(Path(cfg.input), model.feature_names, cfg.batch_size)
+            trainer.predict(model, dataloaders=batches, return_predictions=False)
+            if writer.rows == 0:
+                raise invalid("input", cfg.input, "a CSV file with rows under its header", "has a header only")
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
     log.info(f"{writer.rows} rows: P({model.hparams.target} = {model.classes[1]}) and the predicted class")
     log.info(f"Predictions: {output}")
     return writer.rows
+
+
+@contextlib.contextmanager
+def _stopped_at_once_by_signals(output: Path) -> Iterator[None]:
+    """Ctrl-C (SIGINT) or SIGTERM end a prediction at once, as the run's `Interrupted` (exit status 130 or
+    143 and one `interrupted:` line): it has nothing worth saving. Without this, Lightning turns Ctrl-C
+    into exit status 1 and only logs a SIGTERM (it stops a fit for it, not a prediction)."""
+
+    def stop(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        raise Interrupted(f"stopped by {name}: {output} was not written (run the same command again)", signum)
+
+    # Lightning adds its own SIGTERM handler for the prediction and calls the one it finds after its own.
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

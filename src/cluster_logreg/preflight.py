@@ -17,7 +17,7 @@ import difflib
 import math
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple, TypeGuard
 
@@ -26,6 +26,7 @@ from omegaconf.errors import ValidationError
 
 from cluster_logreg.errors import UserError, invalid
 from cluster_logreg.metrics import AUTO, REPORTED, VALIDATION
+from cluster_logreg.predictions_file import is_predictions_file
 from cluster_logreg.resume import checkpoint_of
 from cluster_logreg.run_dir import EXAMPLE_CHECKPOINT
 from cluster_logreg.schema import SCHEMAS
@@ -79,6 +80,10 @@ def _batches(value: object) -> bool:
     return _int_at_least(1)(value) or (isinstance(value, float) and 0 < value <= 1)
 
 
+def _is_list(value: object) -> TypeGuard[list]:
+    return isinstance(value, list) or OmegaConf.is_list(value)  # as composed: a ListConfig
+
+
 def _is_path(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
@@ -90,6 +95,7 @@ class Rule(NamedTuple):
 
 DIRECTORY = Rule(_is_path, "a path you can write to")
 FILE = Rule(_is_path, "a file path you can write to")  # its directory is created and checked
+OUTPUT = Rule(lambda v: v is None or _is_path(v), "null (predictions.csv in the run directory) or a file path")
 
 # Every key a user can set, of train.yaml and eval.yaml with any group option. A key absent from the
 # composed config (another optimizer's, say) is skipped; tests/test_preflight.py holds this list to
@@ -108,7 +114,7 @@ RULES: dict[str, Rule] = {
     "data.path": Rule(_is_path, "a CSV file with a header row"),
     "data.target": Rule(_is_name, "the name of a column of data.path"),
     "data.features": Rule(
-        lambda v: v is None or (isinstance(v, list) and len(v) > 0 and all(_is_name(f) for f in v)),
+        lambda v: v is None or (_is_list(v) and len(v) > 0 and all(_is_name(f) for f in v)),
         "null (every column but the target) or a list of column names",
     ),
     "data.positive_class": Rule(lambda v: v is None or isinstance(v, str), "null or a value of the target column"),
@@ -179,7 +185,7 @@ RULES: dict[str, Rule] = {
     "trainer.strategy": Rule(lambda v: v in STRATEGIES, " | ".join(STRATEGIES)),
     "ckpt_path": Rule(_is_path, CKPT_HINT),
     "input": Rule(_is_path, "a CSV file with the model's feature columns"),
-    "output": Rule(lambda v: v is None or _is_path(v), "null (predictions.csv in the run directory) or a file path"),
+    "output": OUTPUT,
     "batch_size": Rule(_int_at_least(1), "an integer >= 1"),
     "evaluate_on": Rule(_is_path, "test | fresh | a CSV file with the columns the model was trained on"),
 }
@@ -215,10 +221,18 @@ def check_known_keys(cfg: DictConfig) -> None:
         known = [f.name for f in dataclasses.fields(OmegaConf.get_type(node))]  # type: ignore[arg-type]
         for key in map(str, node):
             if key not in known and not (key == "hydra" and not prefix):
-                closest = difflib.get_close_matches(key, known, n=1)
-                hint = f"did you mean {prefix}{closest[0]}?" if closest else f"keys of {prefix or 'the config'}"
-                value = OmegaConf.select(node, key)
-                raise invalid(f"{prefix}{key}", value, f"one of the config's keys ({hint})", "is not a setting")
+                raise unknown_key(f"{prefix}{key}", OmegaConf.select(node, key), known)
+
+
+def unknown_key(full_key: str, value: object, known: Iterable[str]) -> UserError:
+    """The line for a key that its node (or the class it builds) does not take, naming the closest it does.
+    The same whichever way it was given: `+seeed=5`, `seeed=5` (Hydra's refusal), or `+trainer.max_epoch=5`."""
+    parent, _, key = full_key.rpartition(".")
+    known = [k for k in known if not k.startswith("_") and k not in ("args", "kwargs")]
+    closest = difflib.get_close_matches(key, known, n=1)
+    where = f"{parent}." if parent else ""
+    hint = f"did you mean {where}{closest[0]}?" if closest else ", ".join(f"{where}{k}" for k in known[:12])
+    return invalid(full_key, value, f"one of the config's keys ({hint})", "is not a setting")
 
 
 def _typed_nodes(node: DictConfig, prefix: str = "") -> list[tuple[str, DictConfig]]:
@@ -341,9 +355,9 @@ def check_outputs_writable(cfg: DictConfig) -> None:
     """Create every output directory now, so one that cannot be written stops the run before training."""
     for key, rule in RULES.items():
         value = OmegaConf.select(cfg, key, default=None)
-        if rule not in (DIRECTORY, FILE) or value is None:
+        if rule not in (DIRECTORY, FILE, OUTPUT) or value is None:
             continue
-        directory = Path(value).parent if rule is FILE else Path(value)
+        directory = Path(value) if rule is DIRECTORY else Path(value).parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
             if not os.access(directory, os.W_OK):
@@ -379,7 +393,29 @@ def check_checkpoint_file(path: Path, key: str = "ckpt_path") -> None:
 def check_evaluate_on(cfg: DictConfig) -> None:
     """eval.py: a CSV to evaluate on exists (its columns are checked against the model's as it is read)."""
     if cfg.evaluate_on not in ("test", "fresh") and not Path(cfg.evaluate_on).is_file():
-        raise invalid("evaluate_on", cfg.evaluate_on, "test | fresh | a CSV file", "is neither, and not a file")
+        raise invalid(
+            "evaluate_on",
+            cfg.evaluate_on,
+            "test | fresh | a CSV file",
+            "is neither test nor fresh, and no such file exists",
+        )
+
+
+def check_output(cfg: DictConfig) -> None:
+    """predict.py writes over no file but its own: not the input (by any path or link to it), and no
+    existing file that is not an earlier output of predict.py. Checked before the input is read."""
+    if cfg.output is None:
+        return  # predictions.csv in the new run directory
+    output, given = Path(cfg.output), Path(cfg.input)
+    if output.exists() and given.exists() and os.path.samefile(output, given):
+        raise invalid("output", cfg.output, "another file than the input", f"is the input file (input={cfg.input!r})")
+    if output.is_dir():
+        raise invalid("output", cfg.output, "a file path", "is a directory")
+    if output.exists() and not is_predictions_file(output):
+        raise invalid(
+            "output", cfg.output, "a path that does not exist yet, or an earlier output of predict.py (replaced)",
+            "is an existing file that predict.py did not write",
+        )  # fmt: skip
 
 
 def check_input(cfg: DictConfig) -> None:
@@ -411,6 +447,7 @@ PREDICT_CHECKS: tuple[Check, ...] = (
     check_known_keys,
     check_ckpt_path,
     check_rules,
+    check_output,
     check_input,
     check_outputs_writable,
     check_accelerator,

@@ -41,6 +41,11 @@ def resume_arguments(arguments: list[str]) -> list[str]:
     return [script, *kept, *now, f"resume={hydra_value(str(run_dir))}", f"hydra.run.dir={hydra_value(str(run_dir))}"]
 
 
+def continue_the_sweep(sweep_dir: Path | str) -> str:
+    """How a sweep stopped part-way goes on: its finished jobs are kept, the others run (again)."""
+    return f"continue the sweep with the same command and hydra.sweep.dir={sweep_dir}"
+
+
 def checkpoint_of(path: Path) -> Path:
     """`ckpt_path=` as given: a checkpoint file, or a run directory, meaning its last checkpoint (where
     the run's own overrides put it, `callbacks.last_checkpoint.path`, else the default place)."""

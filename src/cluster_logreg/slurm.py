@@ -22,8 +22,6 @@ from cluster_logreg.cli import fail
 from cluster_logreg.errors import UserError
 
 log = logging.getLogger(__name__)
-# Where SLURM keeps no accounting (sacct), submitit says at every poll that it asks squeue instead.
-logging.getLogger("submitit").addFilter(lambda record: "Bypassing sacct error" not in record.getMessage())
 
 
 def requeued() -> bool:
@@ -90,7 +88,7 @@ class SlurmRequestCheck(Callback):
         except FileNotFoundError:
             raise UserError(
                 "hydra/launcher=slurm needs SLURM's sbatch, which this machine does not have; valid: a SLURM "
-                "login node, or hydra/launcher=submitit_local to run the same jobs here"
+                "login node, or hydra/launcher=local to run the same jobs here"
             ) from None
         if result.returncode != 0:
             said = " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())

@@ -115,7 +115,10 @@ class SweepSummary(Callback):
         bayes = bayes_accuracy(rows)
         if bayes is not None:
             lines.append(f"Bayes-optimal accuracy on this data (the ceiling of acc/true): {bayes:.6f}")
-        return "".join(f"{line}  \n" for line in lines) if lines else "No job has finished yet.  \n"
+        if not lines:
+            running = not rows or any(r["status"] == "incomplete" for r in rows)
+            lines.append("No job has finished yet." if running else "No job completed.")
+        return "".join(f"{line}  \n" for line in lines)
 
     def _mode(self, metric: str) -> str:
         return self.mode or ("min" if lower_is_better(metric) else "max")
