@@ -92,5 +92,6 @@ def test_more_cpu_processes_than_cores_is_said_not_refused(caplog):
         build(checked_config("trainer=ddp", f"trainer.devices={CPU_CORES + 1}"))
     assert caplog.messages == [
         f"trainer.devices={CPU_CORES + 1} starts {CPU_CORES + 1} CPU processes of 1 thread(s) on this machine's "
-        f"{CPU_CORES} cores: the same results, many times slower; for speed, trainer.devices <= {CPU_CORES}"
+        f"{CPU_CORES} cores: they share the cores and wait for each other at every step; "
+        f"faster: trainer.devices <= {CPU_CORES}"
     ]

@@ -330,8 +330,8 @@ def _check_processes_can_start(trainer: Trainer, strategy: str | None, in_sweep:
 
 def _warn_if_processes_outnumber_cores(trainer: Trainer, cfg: DictConfig) -> None:
     """CPU processes that Lightning starts on this machine, more of them (times their threads) than it has
-    cores: a warning, not a refusal. The results are the same, only far slower (the processes take turns
-    at every gradient exchange), and running more processes than cores is a fair way to test DDP code."""
+    cores: a warning, not a refusal. Nothing is wrong but the time (the processes share the cores and wait
+    for each other at every gradient exchange), and more processes than cores is a fair way to test DDP."""
     environment = getattr(trainer.strategy, "cluster_environment", None)
     if environment is None or environment.creates_processes_externally or not trainer.is_global_zero:
         return  # SLURM or torchrun placed the processes; or this is one of the others
@@ -339,8 +339,8 @@ def _warn_if_processes_outnumber_cores(trainer: Trainer, cfg: DictConfig) -> Non
     if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices * threads > CPU_CORES:
         log.warning(
             f"trainer.devices={trainer.num_devices} starts {trainer.num_devices} CPU processes of {threads} thread(s) "
-            f"on this machine's {CPU_CORES} cores: the same results, many times slower; for speed, "
-            f"trainer.devices <= {max(1, CPU_CORES // threads)}"
+            f"on this machine's {CPU_CORES} cores: they share the cores and wait for each other at every step; "
+            f"faster: trainer.devices <= {max(1, CPU_CORES // threads)}"
         )
 
 
