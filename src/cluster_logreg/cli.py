@@ -177,7 +177,7 @@ def _keys_the_classes_take(cfg: DictConfig) -> Iterator[None]:
             raise
         key = f"{node[1]}.{argument[1]}"
         parameters = inspect.signature(get_class(target[1])).parameters
-        raise unknown_key(key, OmegaConf.select(cfg, key), [p for p in parameters if p != "self"]) from None
+        raise unknown_key(key, OmegaConf.select(cfg, key), parameters) from None
 
 
 def _log_to_run_file(error: BaseException, kind: str = "error") -> None:

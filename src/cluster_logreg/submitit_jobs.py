@@ -56,8 +56,8 @@ class SlurmStateWatcher(SlurmInfoWatcher):
             return
         self._num_calls += 1
         sacct = _ask(["sacct", "-o", "JobID,State,ExitCode", "--parsable2", *(f"-j{a}" for a in arrays)])
-        if sacct is not None:
-            self._info_dict.update(self.read_info(sacct))
+        if sacct is not None and sacct.returncode == 0:
+            self._info_dict.update(self.read_info(sacct.stdout))
         else:
             for array in arrays:
                 self._info_dict.update(self._from_scontrol(array))
@@ -68,9 +68,9 @@ class SlurmStateWatcher(SlurmInfoWatcher):
 
     def _from_scontrol(self, array: str) -> dict[str, dict[str, str]]:
         """The states of the jobs of `array` (a job id, or an array's), in `read_info`'s terms."""
-        result = subprocess.run(["scontrol", "show", "job", "-o", array], capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            if "Invalid job id" not in result.stderr:
+        result = _ask(["scontrol", "show", "job", "-o", array])
+        if result is None or result.returncode != 0:
+            if result is None or "Invalid job id" not in result.stderr:
                 return {}  # SLURM did not answer this time: ask again at the next look
             ended = {"State": FORGOTTEN, "ExitCode": "unknown"}
             return {job: dict(ended) for job in self._registered if job.split("_")[0] == array}
@@ -87,13 +87,12 @@ class SlurmStateWatcher(SlurmInfoWatcher):
         return self.read_info("\n".join(lines))
 
 
-def _ask(command: list[str]) -> str | None:
-    """The output of a SLURM query, None where it fails (sacct without accounting)."""
+def _ask(command: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """A SLURM query's answer, its output captured; None where it could not be asked (or timed out)."""
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return result.stdout if result.returncode == 0 else None
 
 
 class ReportingLauncher(upstream.BaseSubmititLauncher):
