@@ -18,7 +18,7 @@ import torch
 from lightning import LightningModule, Trainer
 from torch import Tensor, nn
 
-from cluster_logreg.data import TensorBatches
+from cluster_logreg.data.tensors import TensorBatches
 
 
 class BareModule(LightningModule):

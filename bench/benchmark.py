@@ -69,7 +69,7 @@ def project_config(overrides: list[str], run_dir: Path):
     """The config `python src/train.py <overrides>` would run, in `run_dir`."""
     from hydra import compose, initialize_config_dir
 
-    from cluster_logreg.cli import prepare_hydra
+    from cluster_logreg.config.entry import prepare_hydra
 
     prepare_hydra()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -79,7 +79,7 @@ def project_config(overrides: list[str], run_dir: Path):
 def project_fit(overrides: list[str], work_dir: Path, profile: Any = None) -> tuple[float, Any]:
     """`trainer.fit` of the config `python src/train.py <overrides>` would run: (seconds, the trained
     model and its DataModule). The data are drawn and split before the clock starts, as the peers' are."""
-    from cluster_logreg.pipeline import build
+    from cluster_logreg.training.build import build
 
     cfg = project_config(overrides, work_dir)
     datamodule, model, trainer = build(cfg)  # also sets the project's CPU threads, which the peers then share
@@ -144,7 +144,7 @@ def usual_lightning(epochs: int, work_dir: Path) -> float:
     from lightning import Trainer, seed_everything
     from usual_lightning import UsualClassifier, loaders
 
-    from cluster_logreg.data import GaussianClustersDataModule
+    from cluster_logreg.data.clusters import GaussianClustersDataModule
 
     seed_everything(0, verbose=False)
     datamodule = GaussianClustersDataModule()
@@ -163,7 +163,7 @@ def scale_point(impl: str, size: int, device: str, work_dir: Path) -> dict:
     import plain
     import torch
 
-    from cluster_logreg.splits import split_sizes
+    from cluster_logreg.core.splits import split_sizes
 
     epochs = epochs_for(size)
     accelerator = "gpu" if device == "cuda" else "cpu"

@@ -1,30 +1,28 @@
-"""Test a checkpoint: `python src/eval.py ckpt_path=<a checkpoint of train.py>` (`--help` says more)."""
+"""Test a checkpoint: `python src/eval.py ckpt_path=<a checkpoint of train.py>` on its test split
+(`evaluate_on=test`), a fresh draw of its clusters (`evaluate_on=fresh`) or a CSV file
+(`evaluate_on=<file.csv>`). `--help` says more."""
 
-import sys
+import functools
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from cluster_logreg.cli import exit_on_user_error, prepare_hydra, task_errors
-from cluster_logreg.errors import our_code
-from cluster_logreg.preflight import EVAL_CHECKS, preflight
-from cluster_logreg.resume import quote_path_arguments
+from cluster_logreg.config.entry import Entry
+from cluster_logreg.config.preflight import EVAL_CHECKS
+from cluster_logreg.core.overrides import quote_path_arguments
+
+# Paths as typed in a shell, quoted for Hydra (e.g. a sweep job's <n>_lr=0.1 directory).
+ENTRY = Entry(
+    EVAL_CHECKS,
+    "cluster_logreg.training.evaluate:evaluate",
+    functools.partial(quote_path_arguments, keys=("ckpt_path",)),
+)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> float:
-    with task_errors(cfg, in_sweep=HydraConfig.get().mode == RunMode.MULTIRUN):
-        preflight(cfg, EVAL_CHECKS)
-        from cluster_logreg.pipeline import evaluate  # slow imports, see train.py
-
-        return evaluate(cfg)
+    return float(ENTRY.run(cfg))
 
 
 if __name__ == "__main__":
-    prepare_hydra()
-    with exit_on_user_error():
-        with our_code():
-            sys.argv = quote_path_arguments(sys.argv, ("ckpt_path",))  # e.g. a sweep job's <n>_lr=0.1 directory
-        main()
+    ENTRY.start(main)

@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.cli import prepare_hydra, what_the_user_is_told
-from cluster_logreg.errors import one_line, our_code
-from cluster_logreg.preflight import EVAL_CHECKS, PREDICT_CHECKS, TRAIN_CHECKS, preflight
-from cluster_logreg.resume import resume_arguments
-from cluster_logreg.run_dir import RunDir
+from cluster_logreg.config.entry import prepare_hydra
+from cluster_logreg.config.preflight import EVAL_CHECKS, PREDICT_CHECKS, TRAIN_CHECKS, preflight
+from cluster_logreg.config.refusals import what_the_user_is_told
+from cluster_logreg.config.resume import resume_arguments
+from cluster_logreg.core.errors import one_line, our_code
+from cluster_logreg.core.run_dir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -33,6 +35,22 @@ def compose_config(config_name: str = "train", overrides: list[str] | None = Non
     prepare_hydra()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
+
+
+def group_options() -> list[str]:
+    """Every option of every group a user picks from (`data=csv`, `model/optimizer=adam`, ...), as Hydra
+    finds them: the YAML files of conf/ and the settings classes in Hydra's config store."""
+    prepare_hydra()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+
+        def options(parent: str) -> list[str]:
+            found = [f"{parent}={option}" for option in loader.get_group_options(parent)] if parent else []
+            for group in loader.list_groups(parent):
+                found += options(f"{parent}/{group}" if parent else group)
+            return found
+
+        return sorted(o for o in options("") if not o.startswith("hydra"))
 
 
 def leaf_keys(config_name: str = "train", overrides: list[str] | None = None) -> set[str]:
@@ -57,7 +75,7 @@ def leaf_keys(config_name: str = "train", overrides: list[str] | None = None) ->
 def train_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
     """What `python src/train.py <overrides>` does, without the subprocess (and without Hydra's logging:
     the console lines and the run's log file are the CLI tests'); returns the run's metrics."""
-    from cluster_logreg.pipeline import train
+    from cluster_logreg.training.fit import train
 
     cfg = compose_config("train", [*overrides, f"run_dir={run_dir}"])
     preflight(cfg, TRAIN_CHECKS)
@@ -73,7 +91,7 @@ def resume_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
 
 
 def evaluate_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
-    from cluster_logreg.pipeline import evaluate
+    from cluster_logreg.training.evaluate import evaluate
 
     cfg = compose_config("eval", [*overrides, f"run_dir={run_dir}"])
     preflight(cfg, EVAL_CHECKS)
@@ -83,7 +101,7 @@ def evaluate_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
 
 def predict_in_process(run_dir: Path, *overrides: str) -> Path:
     """What `python src/predict.py <overrides>` does, in this process; returns the output's path."""
-    from cluster_logreg.prediction import predict
+    from cluster_logreg.training.predict import predict
 
     cfg = compose_config("predict", [*overrides, f"run_dir={run_dir}"])
     preflight(cfg, PREDICT_CHECKS)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cluster_logreg.metrics import shown
-from cluster_logreg.run_dir import RunDir
-from cluster_logreg.sweep_summary import job_dirs
+from cluster_logreg.core.metrics import shown
+from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.summary_table import job_dirs
 from helpers import read_metrics, refusal, run_entry, the_error_line, train_in_process
 
 TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")

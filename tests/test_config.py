@@ -3,12 +3,12 @@
 import pytest
 from omegaconf import OmegaConf
 
-from cluster_logreg.errors import UserError
-from cluster_logreg.metrics import direction
-from cluster_logreg.resolvers import job_name
-from cluster_logreg.resume import quote_path_arguments
-from cluster_logreg.run_dir import RunDir
-from helpers import checked_config, compose_config, refusal
+from cluster_logreg.config.resolvers import job_name
+from cluster_logreg.core.errors import UserError
+from cluster_logreg.core.metrics import direction
+from cluster_logreg.core.overrides import quote_path_arguments
+from cluster_logreg.core.run_dir import RunDir
+from helpers import CONF, checked_config, compose_config, refusal
 
 
 def test_default_config_is_the_tutorials_experiment():
@@ -32,7 +32,7 @@ def test_config_groups_exist():
     assert "experiment" in OmegaConf.to_container(cfg.hydra.runtime.choices)
 
 
-@pytest.mark.parametrize("experiment", ["quick", "large_data", "accelerators", "learning_curve", "breast_cancer"])
+@pytest.mark.parametrize("experiment", sorted(path.stem for path in (CONF / "experiment").glob("*.yaml")))
 def test_experiment_presets_compose_and_pass_the_checks(experiment):
     checked_config(f"experiment={experiment}")
 
@@ -118,7 +118,7 @@ def test_splits_that_leave_training_empty_are_refused():
 
 
 def test_resume_continues_with_the_runs_own_overrides_and_directory(tmp_path):
-    from cluster_logreg.resume import resume_arguments
+    from cluster_logreg.config.resume import resume_arguments
 
     saved = RunDir(tmp_path).overrides
     saved.parent.mkdir()

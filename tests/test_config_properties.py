@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cluster_logreg.cli import is_user_error
-from cluster_logreg.errors import one_line
-from cluster_logreg.preflight import DIRECTORY, FILE, RULES
-from cluster_logreg.run_dir import RunDir
+from cluster_logreg.config.refusals import is_user_error
+from cluster_logreg.config.rules import DIRECTORY, FILE
+from cluster_logreg.config.schema import RULES
+from cluster_logreg.core.errors import one_line
+from cluster_logreg.core.run_dir import RunDir
 from helpers import checked_config, leaf_keys, run_entry, the_error_line
 
 
@@ -45,7 +46,7 @@ def assert_clean_refusal(error: BaseException, key: str) -> None:
 @given(key=st.sampled_from(KEYS), value=HOSTILE)
 def test_any_value_is_refused_cleanly_or_builds(key, value, tmp_path_factory):
     """Composing, checking and building the objects (where Lightning checks its own arguments)."""
-    from cluster_logreg.pipeline import build
+    from cluster_logreg.training.build import build
 
     try:
         build(checked_config(f"{key}={value}"))

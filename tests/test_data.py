@@ -1,8 +1,9 @@
 import torch
 
-from cluster_logreg.data import GaussianClustersDataModule, TensorBatches, make_clusters
-from cluster_logreg.population import GaussianPair
-from cluster_logreg.splits import split_sizes
+from cluster_logreg.core.population import GaussianPair
+from cluster_logreg.core.splits import split_sizes
+from cluster_logreg.data.clusters import GaussianClustersDataModule, make_clusters
+from cluster_logreg.data.tensors import TensorBatches
 
 
 def clusters(n_per_class=1000, seed=0, **overrides):

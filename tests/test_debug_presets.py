@@ -6,7 +6,7 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from cluster_logreg.splits import split_sizes
+from cluster_logreg.core.splits import split_sizes
 from helpers import CONF, compose_config, train_in_process
 
 PRESETS = ("fdr", "limit", "overfit", "profiler")
@@ -54,7 +54,7 @@ def test_the_batches_overfitted_are_the_same_every_epoch():
 
     import torch
 
-    from cluster_logreg.data import GaussianClustersDataModule
+    from cluster_logreg.data.clusters import GaussianClustersDataModule
 
     datamodule = GaussianClustersDataModule(n_per_class=100, batch_size=16)
     datamodule.setup("fit")

@@ -10,8 +10,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
-from cluster_logreg.run_dir import RunDir
+from cluster_logreg.core.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
+from cluster_logreg.core.run_dir import RunDir
 from helpers import evaluate_in_process, read_metrics, refusal, train_in_process
 
 LOGGED = (*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED)

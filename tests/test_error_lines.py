@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cluster_logreg.preflight import CPU_CORES
+from cluster_logreg.config.rules import CPU_CORES
 from helpers import REPO, checked_config, refusal, run_command, run_entry, the_error_line
 
 SEED_TYPO = "seeed=5 is not a setting; valid: one of the config's keys (did you mean seed?)"
@@ -86,9 +86,9 @@ def test_a_sweep_plugin_that_is_not_installed_says_which_extra_brings_it(typed, 
 
 
 def test_more_cpu_processes_than_cores_is_said_not_refused(caplog):
-    from cluster_logreg.pipeline import build
+    from cluster_logreg.training.build import build
 
-    with caplog.at_level(logging.WARNING, logger="cluster_logreg.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="cluster_logreg.training.build"):
         build(checked_config("trainer=ddp", f"trainer.devices={CPU_CORES + 1}"))
     assert caplog.messages == [
         f"trainer.devices={CPU_CORES + 1} starts {CPU_CORES + 1} CPU processes of 1 thread(s) on this machine's "

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cluster_logreg.errors import UserError
-from cluster_logreg.resume import resume_arguments
-from cluster_logreg.run_dir import RunDir
-from cluster_logreg.sweep_summary import job_dirs
+from cluster_logreg.config.resume import resume_arguments
+from cluster_logreg.core.errors import UserError
+from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.summary_table import job_dirs
 from helpers import (
     REPO,
     evaluate_in_process,

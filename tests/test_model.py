@@ -5,9 +5,9 @@ import torch
 from lightning import Trainer
 from torch import nn
 
-from cluster_logreg.data import GaussianClustersDataModule
-from cluster_logreg.metrics import TEST, TRAIN, TRUE, VALIDATION
-from cluster_logreg.model import LogisticClassifier
+from cluster_logreg.core.metrics import TEST, TRAIN, TRUE, VALIDATION
+from cluster_logreg.data.clusters import GaussianClustersDataModule
+from cluster_logreg.model.classifier import LogisticClassifier
 
 SGD = functools.partial(torch.optim.SGD, lr=0.01, momentum=0.9)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster_logreg.errors import UserError
-from cluster_logreg.run_dir import RunDir
+from cluster_logreg.core.errors import UserError
+from cluster_logreg.core.run_dir import RunDir
 from helpers import REPO, predict_in_process, run_entry, started, the_error_line, train_in_process
 
 
@@ -116,7 +116,7 @@ def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(trained_ru
     result = run_entry("predict", f"ckpt_path={trained_run}", f"input={given}", f"hydra.run.dir={tmp_path}/p", env=env)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     loggers = {line.split("][")[1] for line in result.stdout.splitlines()}
-    assert loggers == {"cluster_logreg.prediction"}, result.stdout
+    assert loggers == {"cluster_logreg.training.predict"}, result.stdout
     # A mistake found while predicting (after Lightning has started): one line, nothing before it.
     (tmp_path / "bad.csv").write_text("x0,x1\n1,2\n3,four\n")
     bad = (f"ckpt_path={trained_run}", f"input={tmp_path}/bad.csv", f"output={tmp_path}/x.csv")

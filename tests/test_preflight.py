@@ -6,12 +6,11 @@ import sys
 
 import pytest
 
-from cluster_logreg.preflight import RULES
-from helpers import CONF, REPO, leaf_keys, refusal, run_command
+from cluster_logreg.config.schema import RULES
+from helpers import REPO, group_options, leaf_keys, refusal, run_command
 
 # Every option of every group a user picks from (each composed once on top of the defaults).
-OPTIONS = [f"{path.parent.relative_to(CONF)}={path.stem}" for path in sorted(CONF.glob("*/**/*.yaml"))]
-OPTIONS = [o for o in OPTIONS if not o.startswith(("hydra", "schema"))]
+OPTIONS = group_options()
 
 
 def every_settable_key() -> set[str]:
@@ -57,7 +56,7 @@ def test_a_number_given_as_an_integer_is_a_float_where_the_schema_says_so():
 CHEAP = """
 import sys
 from helpers import compose_config
-from cluster_logreg.preflight import TRAIN_CHECKS, check_accelerator, preflight
+from cluster_logreg.config.preflight import TRAIN_CHECKS, check_accelerator, preflight
 cheap = TRAIN_CHECKS[: TRAIN_CHECKS.index(check_accelerator)]  # all but the last
 cfg = compose_config(overrides=["run_dir={run_dir}"])
 preflight(cfg, cheap)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cluster_logreg.run_dir import RunDir
+from cluster_logreg.core.run_dir import RunDir
 from helpers import REPO, read_metrics, run_entry, started, train_in_process
 
 # Several batches per epoch (1600 training points, batches of 600), so the shuffling state must
@@ -87,13 +87,13 @@ def test_resume_of_something_that_is_not_a_run_directory_is_refused(tmp_path):
 
 SAVER = """
 import sys, torch
-from cluster_logreg.checkpoints import AtomicCheckpointIO
+from cluster_logreg.training.checkpoints import AtomicCheckpointIO
 AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2**27)}, "epoch": 2}, sys.argv[1])
 """
 
 
 def test_a_save_killed_half_way_leaves_the_previous_checkpoint_loadable(tmp_path):
-    from cluster_logreg.checkpoints import AtomicCheckpointIO, read_checkpoint
+    from cluster_logreg.training.checkpoints import AtomicCheckpointIO, read_checkpoint
 
     last = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 1}, last)
@@ -115,8 +115,8 @@ def test_sigterm_before_training_started_exits_as_interrupted():
     # Between Lightning's own SIGTERM handler and ours (setup, sanity check) the signal is only noted.
     from types import SimpleNamespace
 
-    from cluster_logreg.callbacks import StopOnSignal
-    from cluster_logreg.errors import Interrupted
+    from cluster_logreg.core.errors import Interrupted
+    from cluster_logreg.training.callbacks import StopOnSignal
 
     with pytest.raises(Interrupted, match="before training started") as stopped:
         StopOnSignal().on_train_start(SimpleNamespace(received_sigterm=True), None)

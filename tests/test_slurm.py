@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_logreg.run_dir import RunDir
-from cluster_logreg.sweep_summary import job_dirs
+from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.summary_table import job_dirs
 from helpers import REPO, read_metrics, run_command, run_entry, started, the_error_line, train_in_process
 
 pytestmark = [pytest.mark.slurm, pytest.mark.cli]

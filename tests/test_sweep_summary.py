@@ -4,8 +4,8 @@ import csv
 import json
 from pathlib import Path
 
-from cluster_logreg.run_dir import RunDir
-from cluster_logreg.sweep_summary import SweepSummary
+from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.summary import SweepSummary
 
 
 def read_summary(sweep_dir: Path) -> list[dict[str, str]]:

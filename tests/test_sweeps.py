@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cluster_logreg.run_dir import RunDir
-from cluster_logreg.sweep_summary import job_dirs
+from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.summary_table import job_dirs
 from helpers import REPO, read_metrics, run_entry, started, train_in_process
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]

@@ -12,11 +12,12 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from cluster_logreg import preflight
-from cluster_logreg.errors import UserError
-from cluster_logreg.run_dir import RunDir
-from cluster_logreg.table import header, read_table
-from cluster_logreg.trained import load_trained
+import cluster_logreg.core.table as table_module
+from cluster_logreg.core.csv_file import header
+from cluster_logreg.core.errors import UserError
+from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.core.table import read_table
+from cluster_logreg.training.trained import load_trained
 from helpers import (
     checked_config,
     evaluate_in_process,
@@ -226,7 +227,7 @@ def test_quoted_cells_blank_rows_and_numeric_classes_are_read_as_meant(tmp_path)
 
 def test_a_table_larger_than_memory_is_refused_before_reading_it(tmp_path, monkeypatch):
     path = write_csv(tmp_path / "table.csv", ["u", "v", "label"], GOOD)
-    monkeypatch.setattr(preflight, "available_memory", lambda: 100)  # bytes: this file needs more
+    monkeypatch.setattr(table_module, "available_memory", lambda: 100)  # bytes: this file needs more
     found = refusal("data=csv", f"data.path={path}", "data.target=label")
     assert found.startswith(f"data.path='{path}' is ") and "reading it would need about" in found
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_logreg.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
+from cluster_logreg.core.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
 from helpers import read_metrics, run_entry
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]

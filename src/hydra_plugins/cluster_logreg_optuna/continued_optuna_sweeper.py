@@ -1,5 +1,5 @@
 """Hydra finds sweepers only in the `hydra_plugins` namespace: this is the project's, a thin shell
-around `cluster_logreg.optuna_search`. Hydra imports every plugin module at every start, with or
+around `cluster_logreg.sweeps.optuna_search`. Hydra imports every plugin module at every start, with or
 without the [sweep] extra, so this one imports only Hydra and leaves Optuna to the first search."""
 
 from typing import Any
@@ -13,7 +13,7 @@ class ContinuedOptunaSweeper(Sweeper):
     """Optuna's Hydra sweeper (same settings), whose search continues where it stopped."""
 
     def __init__(self, **settings: Any) -> None:
-        from cluster_logreg.optuna_search import ContinuedOptunaSearch
+        from cluster_logreg.sweeps.optuna_search import ContinuedOptunaSearch
 
         self.search = ContinuedOptunaSearch(**settings)
 

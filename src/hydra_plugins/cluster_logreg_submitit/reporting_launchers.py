@@ -1,5 +1,5 @@
 """Hydra finds launchers only in the `hydra_plugins` namespace: these are the project's, thin shells
-around `cluster_logreg.submitit_jobs`. Hydra imports every plugin module at every start, with or
+around `cluster_logreg.sweeps.submitit_jobs`. Hydra imports every plugin module at every start, with or
 without the [sweep] extra, so this one imports only Hydra and leaves submitit to the first sweep."""
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ class _Shell(Launcher):
     kind = ""
 
     def __init__(self, **settings: Any) -> None:
-        from cluster_logreg import submitit_jobs
+        from cluster_logreg.sweeps import submitit_jobs
 
         self.launcher: Launcher = getattr(submitit_jobs, self.kind)(**settings)
 

@@ -1,0 +1,103 @@
+"""The pre-flight checks of the files a run reads and writes: checkpoints, predict's input and
+output, eval's data, the directories every output goes to. Torch-free."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from cluster_logreg.config.resume import checkpoint_of
+from cluster_logreg.config.rules import DIRECTORY, WRITTEN
+from cluster_logreg.config.run_settings import CKPT_HINT
+from cluster_logreg.config.schema import RULES
+from cluster_logreg.core.csv_file import header
+from cluster_logreg.core.errors import UserError, invalid
+from cluster_logreg.core.predictions_file import is_predictions_file
+
+EVALUATE_ON = ("test", "fresh")
+
+
+def bad_checkpoint(key: str, path: Path, problem: str) -> UserError:
+    return invalid(key, str(path), CKPT_HINT, problem)
+
+
+def check_checkpoint_file(path: Path, key: str = "ckpt_path") -> None:
+    """The checks that need no torch: the file exists and is a complete archive (what is in it is
+    checked as it is read, `training.checkpoints.read_checkpoint`)."""
+    if not path.is_file():
+        raise bad_checkpoint(key, path, "is not a file")
+    # torch.save writes a zip archive; anything else (a text file, a truncated copy) cannot be one.
+    if not zipfile.is_zipfile(path):
+        raise bad_checkpoint(key, path, "is not a checkpoint (not a complete zip archive)")
+
+
+def check_ckpt_path(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "ckpt_path"):
+        raise UserError(f"ckpt_path is missing; valid: ckpt_path=PATH, {CKPT_HINT}")
+    check_checkpoint_file(checkpoint_of(Path(cfg.ckpt_path)))
+
+
+def check_resume(cfg: DictConfig) -> None:
+    """`resume=<run dir>` (the command line was rewritten to that run's, see resume.py): the run keeps a
+    last checkpoint, and where it has one, it is a complete file."""
+    if not cfg.resume:
+        return
+    path = OmegaConf.select(cfg, "callbacks.last_checkpoint.path")
+    if path is None:
+        raise invalid(
+            "resume", cfg.resume, "a run with callbacks.last_checkpoint",
+            "cannot continue: this run keeps no checkpoint to continue from",
+        )  # fmt: skip
+    if Path(path).exists():  # absent: stopped before its first save, and starts from epoch 0
+        check_checkpoint_file(Path(path), key="resume")
+
+
+def check_evaluate_on(cfg: DictConfig) -> None:
+    """eval.py: a CSV to evaluate on exists (its columns are checked against the model's as it is read)."""
+    if cfg.evaluate_on not in EVALUATE_ON and not Path(cfg.evaluate_on).is_file():
+        raise invalid(
+            "evaluate_on",
+            cfg.evaluate_on,
+            "test | fresh | a CSV file",
+            "is neither test nor fresh, and no such file exists",
+        )
+
+
+def check_output(cfg: DictConfig) -> None:
+    """predict.py writes over no file but its own: not the input (by any path or link to it), and no
+    existing file that is not an earlier output of predict.py. Checked before the input is read."""
+    if cfg.output is None:
+        return  # predictions.csv in the new run directory
+    output, given = Path(cfg.output), Path(cfg.input)
+    if output.exists() and given.exists() and os.path.samefile(output, given):
+        raise invalid("output", cfg.output, "another file than the input", f"is the input file (input={cfg.input!r})")
+    if output.is_dir():
+        raise invalid("output", cfg.output, "a file path", "is a directory")
+    if output.exists() and not is_predictions_file(output):
+        raise invalid(
+            "output", cfg.output, "a path that does not exist yet, or an earlier output of predict.py (replaced)",
+            "is an existing file that predict.py did not write",
+        )  # fmt: skip
+
+
+def check_input(cfg: DictConfig) -> None:
+    """predict.py: the input is a CSV with a header (its columns and cells are checked as it is read)."""
+    header(Path(cfg.input), "input")
+
+
+def check_outputs_writable(cfg: DictConfig) -> None:
+    """Create every output directory now, so one that cannot be written stops the run before training."""
+    for key, rule in RULES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if rule not in WRITTEN or value is None:
+            continue
+        directory = Path(value) if rule is DIRECTORY else Path(value).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(directory, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(directory))
+        except OSError as error:
+            raise invalid(key, value, "a path you can write to", f"cannot be written ({error.strerror})") from None

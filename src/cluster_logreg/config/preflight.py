@@ -1,0 +1,119 @@
+"""Pre-flight: every check of a run's settings and inputs, as one ordered list per entry point.
+
+The entry points run the list before the run starts, so a mistake fails in one line, before anything
+is trained or written. Cheap checks come first (no torch: a config mistake is refused in a fraction
+of a second), those that need torch last. Types are refused earlier still, while Hydra composes the
+config (schema.py). One check needs the built Trainer (where its processes come from) and is
+`training.build`'s: DDP inside a local multirun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from cluster_logreg.config.data_settings import ClustersData, SplitData
+from cluster_logreg.config.file_checks import (
+    check_ckpt_path,
+    check_evaluate_on,
+    check_input,
+    check_output,
+    check_outputs_writable,
+    check_resume,
+)  # fmt: skip
+from cluster_logreg.config.setting_checks import check_known_keys, check_rules
+from cluster_logreg.core.errors import invalid
+from cluster_logreg.core.memory import available_memory, gigabytes
+
+
+def _data(cfg: DictConfig) -> SplitData:
+    """The data settings as their class, which says what kind of data source they are."""
+    data = OmegaConf.to_object(cfg.data)
+    assert isinstance(data, SplitData), f"data is typed by {type(data).__name__}, not a data source's settings"
+    return data
+
+
+def check_splits(cfg: DictConfig) -> None:
+    """No split may be empty (for a table, this reads it: core/table.py says what is refused)."""
+    data = _data(cfg)
+    (n_train, n_val, n_test), total = data.split_sizes()
+    enough = f"a fraction that gives it at least 1 of the {total}"
+    if n_val < 1:
+        raise invalid("data.val_fraction", data.val_fraction, enough, "leaves the validation split empty")
+    if n_test < 1:
+        raise invalid("data.test_fraction", data.test_fraction, enough, "leaves the test split empty")
+    if n_train < 1:
+        raise invalid(
+            "data.val_fraction + data.test_fraction", data.val_fraction + data.test_fraction,
+            f"a sum that leaves at least 1 of the {total} for training", "leaves the training split empty",
+        )  # fmt: skip
+
+
+def check_memory(cfg: DictConfig) -> None:
+    """Refuse, before anything is allocated, clusters or a model that cannot fit in this machine's memory
+    (a table's file is measured as it is read)."""
+    data, hidden_dim = _data(cfg), cfg.model.hidden_dim
+    if not isinstance(data, ClustersData):
+        return
+    needed, available = data.bytes_needed(hidden_dim), available_memory()
+    if available is None or needed <= available:
+        return
+    # Named: the larger of the two sizes (the number of points, or of hidden units).
+    key = "data.n_per_class" if 2 * data.n_per_class >= hidden_dim else "model.hidden_dim"
+    batch_size = "null" if data.batch_size is None else data.batch_size
+    others = {"data.n_features": data.n_features, "data.batch_size": batch_size, "model.hidden_dim": hidden_dim}
+    settings = ", ".join(f"{k}={v}" for k, v in others.items() if k != key)
+    raise invalid(
+        key, OmegaConf.select(cfg, key), f"settings that fit in the {gigabytes(available)} available",
+        f"(with {settings}) needs about {gigabytes(needed)} of memory, more than this machine has free",
+    )  # fmt: skip
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    import torch  # the last check: a second or two
+
+    accelerator = cfg.trainer.accelerator
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise invalid(
+            "trainer.accelerator", accelerator, "cpu or auto", "cannot run here: this machine has no CUDA GPU"
+        )
+
+
+Check = Callable[[DictConfig], None]
+
+# In order: the settings alone, then what they ask of the files and the machine; the last check
+# imports torch.
+TRAIN_CHECKS: tuple[Check, ...] = (
+    check_known_keys,
+    check_rules,
+    check_splits,
+    check_memory,
+    check_resume,
+    check_outputs_writable,
+    check_accelerator,
+)
+PREDICT_CHECKS: tuple[Check, ...] = (
+    check_known_keys,
+    check_ckpt_path,
+    check_rules,
+    check_output,
+    check_input,
+    check_outputs_writable,
+    check_accelerator,
+)
+EVAL_CHECKS: tuple[Check, ...] = (
+    check_known_keys,
+    check_ckpt_path,
+    check_rules,
+    check_evaluate_on,
+    check_outputs_writable,
+    check_accelerator,
+)
+
+
+def preflight(cfg: DictConfig, checks: tuple[Check, ...]) -> None:
+    """Run `checks` in order; the first that fails raises a UserError naming the key, its value and what
+    is valid."""
+    for check in checks:
+        check(cfg)

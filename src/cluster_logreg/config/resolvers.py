@@ -1,0 +1,70 @@
+"""OmegaConf resolvers the configs use; registered by the entry points before Hydra composes."""
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from cluster_logreg.core.metrics import direction
+from cluster_logreg.core.overrides import split_override
+from cluster_logreg.core.run_dir import run_file
+
+# Presets name a whole sweep, not what one of its jobs varies.
+NOT_IN_JOB_NAMES = ("experiment", "hparams_search")
+MAX_JOB_NAME = 120  # characters: far below the 255 bytes a file name may have
+
+
+def available_accelerators() -> str:
+    """'cpu,gpu' where a CUDA GPU is present, else 'cpu': a sweep list for trainer.accelerator."""
+    import torch  # only when a config asks: torch takes seconds to import
+
+    return "cpu,gpu" if torch.cuda.is_available() else "cpu"
+
+
+def gpus_for(accelerator: str) -> int | None:
+    """A SLURM job's GPUs per node for `trainer.accelerator`: one for a GPU run, none (null) otherwise."""
+    return 1 if accelerator in ("gpu", "cuda") else None
+
+
+def job_name(overrides: Sequence[str]) -> str:
+    """A sweep job's overrides, short: `model.optimizer.lr=0.1 seed=2` -> `lr=0.1,seed=2`.
+
+    It names the job's directory, so TensorBoard (which names a run by its directory) shows each run
+    by what it tried. A key is shortened to its last part unless another override ends the same way.
+    """
+    pairs = [(k, v) for k, v in map(split_override, overrides) if k not in NOT_IN_JOB_NAMES]
+    parts = [re.split(r"[./]", key) for key, _ in pairs]
+
+    def short(i: int) -> str:
+        for n in range(1, len(parts[i]) + 1):
+            tail = parts[i][-n:]
+            if all(other[-n:] != tail for j, other in enumerate(parts) if j != i):
+                return ".".join(tail)
+        return ".".join(parts[i])
+
+    name = ",".join(f"{short(i)}={value}" for i, (_, value) in enumerate(pairs))
+    return re.sub(r"[/\\\s'\"]", "_", name)[:MAX_JOB_NAME]  # one directory level
+
+
+# The data sets shipped with the project (data/ at the repository's root).
+SHIPPED_DATA = Path(__file__).resolve().parents[3] / "data"
+
+
+def shipped_data(name: str) -> str:
+    """`${shipped_data:breast_cancer.csv}`: a data set of the repository, wherever the command runs."""
+    return str(SHIPPED_DATA / name)
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("available_accelerators", available_accelerators, replace=True)
+    # In run directory names: two runs started in the same microsecond are still two processes.
+    OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
+    OmegaConf.register_new_resolver("job_name", job_name, replace=True)
+    # The files of a run directory, named in one place: `${run_file:${run_dir},last_checkpoint}`.
+    OmegaConf.register_new_resolver("run_file", run_file, replace=True)
+    # An Optuna search's direction follows the metric it optimises (`auto` is an accuracy).
+    OmegaConf.register_new_resolver("direction", direction, replace=True)
+    OmegaConf.register_new_resolver("shipped_data", shipped_data, replace=True)
+    OmegaConf.register_new_resolver("gpus_for", gpus_for, replace=True)
