@@ -72,10 +72,6 @@ def one_of(*values: object) -> Rule:
     return Rule(lambda v: v in values, " | ".join(map(str, values)))
 
 
-def optional(rule: Rule, none_means: str) -> Rule:
-    return Rule(lambda v: v is None or rule.test(v), f"null ({none_means}) or {rule.valid}")
-
-
 AT_LEAST_1 = int_at_least(1)
 BOOL = Rule(lambda v: isinstance(v, bool), "true | false")
 NUMBER = Rule(is_number, "a finite number (|x| <= 3.4e38)")

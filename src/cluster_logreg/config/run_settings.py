@@ -56,8 +56,8 @@ class Train:
     resume: str | None = setting(None, Rule(lambda v: v is None or isinstance(v, str), "null or a run directory"))
     # Seeds the data draw, the split, the weight init and the shuffling: same seed, same metrics.
     seed: int = setting(0, SEED)
-    # What the run returns to a sweeper and what the sweep summary ranks jobs by. auto: acc/true where
-    # the data's distribution is known (the clusters), else acc/val_best. Or any metric of metrics.json.
+    # What the run returns to a sweeper and what the sweep summary ranks jobs by. auto: the exact accuracy
+    # where the data's distribution is known (the clusters), else the best validation accuracy (core/metrics.py).
     optimized_metric: str = setting("auto", one_of(*OPTIMIZABLE))
     cpu_threads: int | None = _threads_setting()
     data: Any = MISSING

@@ -66,7 +66,7 @@ class GaussianPair:
         return (wrong_on_class0 + wrong_on_class1) / 2
 
     def metrics(self, w: Sequence[float], c: float) -> dict[str, float]:
-        """`acc/true`, `acc/excess_error` (how far below the Bayes-optimal accuracy), and what the map
+        """The exact accuracy, the excess error (how far below the Bayes-optimal accuracy), and what the map
         looks like: its cosine with the Bayes-optimal direction and its norm |w|."""
         error = self.error(w, c)
         norm, direction = math.sqrt(_dot(w, w)), self.bayes_direction

@@ -128,8 +128,8 @@ class LogisticClassifier(LightningModule):
         return self.predict_proba(batch)
 
     def exact_metrics(self, datamodule: LightningDataModule | None = None) -> dict[str, float]:
-        """`acc/true`, `acc/excess_error` and the map's shape, where the distribution of the data
-        (`datamodule`, by default the trainer's) is known; else {}."""
+        """The exact metrics (`metrics.TRUE`) and the map's shape (`metrics.LEARNED`), where the
+        distribution of the data (`datamodule`, by default the trainer's) is known; else {}."""
         if datamodule is None and self._trainer:
             datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it, undeclared
         population: GaussianPair | None = getattr(datamodule, "population", None)

@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cluster_logreg.core.metrics import lower_is_better
+from cluster_logreg.core.metrics import ACC_TRUE, EXCESS_ERROR, lower_is_better
 
 Row = dict[str, Any]
 
@@ -40,7 +40,7 @@ def _is_seed(key: str) -> bool:
 
 def sweep_figure(rows: list[Row], metric: str, bayes: float | None = None) -> Figure | None:
     """`rows`: the summary's, each with `settings` (its job's overrides as a dict); `bayes`: the data's
-    Bayes-optimal accuracy, drawn where the metric is acc/true. None if nothing varied."""
+    Bayes-optimal accuracy, drawn where the metric is the exact accuracy. None if nothing varied."""
     done = [r for r in rows if r["status"] == "ok" and isinstance(r.get(metric), (int, float))]
     keys = sorted({k for r in rows for k in r["settings"]})
     swept = [k for k in keys if len({str(r["settings"].get(k)) for r in rows}) > 1]
@@ -53,11 +53,11 @@ def sweep_figure(rows: list[Row], metric: str, bayes: float | None = None) -> Fi
     for index, key in enumerate(axes_keys):
         ax = fig.add_subplot(1, len(axes_keys), index + 1)
         _panel(ax, done, metric, key, [k for k in swept if k != key])
-        if metric == "acc/true" and bayes is not None:
+        if metric == ACC_TRUE and bayes is not None:
             ax.axhline(bayes, color="black", linestyle="--", linewidth=1, label=f"Bayes-optimal ({bayes:.6f})")
         ax.legend(fontsize=7)
     better = "lower" if lower_is_better(metric) else "higher"
-    note = "; 0 = the Bayes-optimal accuracy" if metric == "acc/excess_error" else ""
+    note = "; 0 = the Bayes-optimal accuracy" if metric == EXCESS_ERROR else ""
     fig.suptitle(f"{metric} of each job against what the sweep varied ({better} is better{note})", fontsize=11)
     fig.tight_layout()
     return fig

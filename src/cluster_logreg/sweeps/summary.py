@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from cluster_logreg.config.refusals import is_user_error
 from cluster_logreg.core.errors import invalid, one_line, our_code
 from cluster_logreg.core.files import write_json, write_text_atomically
-from cluster_logreg.core.metrics import lower_is_better
+from cluster_logreg.core.metrics import ACC_TRUE, TIE_BREAK, lower_is_better
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.sweeps.summary_table import as_csv, bayes_accuracy, job_dirs, job_row, markdown
 from cluster_logreg.sweeps.summary_table import columns as columns_of_summary
@@ -39,7 +39,7 @@ class SweepSummary(Callback):
 
     rank_by=None: each job's own optimised metric, as its metrics name it (`optimized_metric`:
     auto stands for the exact accuracy on the clusters, a validation metric on other data). mode=None:
-    lowest for a loss or an error, highest otherwise. Ties go to the lowest loss/val.
+    lowest for a loss or an error, highest otherwise. Ties go to the lowest `metrics.TIE_BREAK`.
     """
 
     def __init__(self, rank_by: str | None = None, mode: str | None = None, mark: str = "best"):
@@ -107,7 +107,7 @@ class SweepSummary(Callback):
             lines.append(f"{self.mark.capitalize()} by {metric} ({how}): {job}")
         bayes = bayes_accuracy(rows)
         if bayes is not None:
-            lines.append(f"Bayes-optimal accuracy on this data (the ceiling of acc/true): {bayes:.6f}")
+            lines.append(f"Bayes-optimal accuracy on this data (the ceiling of {ACC_TRUE}): {bayes:.6f}")
         if not lines:
             running = not rows or any(r["status"] == "incomplete" for r in rows)
             lines.append("No job has finished yet." if running else "No job completed.")
@@ -129,7 +129,7 @@ class SweepSummary(Callback):
         for metric in metrics:
             sign = 1 if self._mode(metric) == "max" else -1
             ranked = [r for r in rows if r.get("_ranked_by") == metric]
-            tie_break = lambda r: -r["loss/val"] if isinstance(r.get("loss/val"), float) else 0.0  # noqa: E731
+            tie_break = lambda r: -r[TIE_BREAK] if isinstance(r.get(TIE_BREAK), float) else 0.0  # noqa: E731
             max(ranked, key=lambda r: (sign * r[metric], tie_break(r)))[self.mark] = "yes"
         return metrics
 

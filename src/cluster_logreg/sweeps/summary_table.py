@@ -41,13 +41,13 @@ def job_row(job_dir: Path) -> dict[str, Any]:
 
 
 def bayes_accuracy(rows: list[dict[str, Any]]) -> float | None:
-    """The ceiling of acc/true for the sweep's data, where its distribution is known."""
+    """The ceiling of the exact accuracy for the sweep's data, where its distribution is known."""
     return next((r["bayes_acc"] for r in rows if isinstance(r.get("bayes_acc"), float)), None)
 
 
 def columns(rows: list[dict[str, Any]], ranked_by: list[str], mark: str) -> list[str]:
     # The metrics some job has (the exact ones only where the data's distribution is known), and the
-    # ranking metric, e.g. acc/val_best on data without a population.
+    # ranking metric, e.g. the best validation accuracy on data without a population.
     metrics = [m for m in SUMMARY_COLUMNS if any(m in row for row in rows) or not rows]
     extra = [m for m in ranked_by if m not in metrics]
     return ["job", "overrides", "status", "reason", *metrics, *extra, "accelerator", mark]

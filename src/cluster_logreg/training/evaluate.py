@@ -26,7 +26,7 @@ TEST_SPLIT, FRESH = EVALUATE_ON
 
 
 def evaluate(cfg: DictConfig, in_sweep: bool = False) -> float:
-    """Test a trained model (checked by `preflight.EVAL_CHECKS`), in `cfg.run_dir`; return acc/test.
+    """Test a trained model (checked by `preflight.EVAL_CHECKS`), in `cfg.run_dir`; return its test accuracy.
 
     `evaluate_on`: `test`, the test split of the data it was trained on; `fresh`, a new draw of the
     clusters it was trained on (all of it, from `seed`); or a CSV file with its columns. (`in_sweep`:
