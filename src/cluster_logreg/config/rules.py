@@ -1,6 +1,6 @@
 """What a valid value of a setting is: a test and its words, the words the error line shows.
 
-A project setting carries its rule with its type and default (`setting(...)`, see schema.py); the
+A project setting carries its rule with its type and default (`setting(...)`, see run_settings.py); the
 settings of Lightning's classes have theirs in lightning_rules.py. Torch-free.
 """
 
