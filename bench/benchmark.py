@@ -79,9 +79,11 @@ def project_config(overrides: list[str], run_dir: Path):
 def project_fit(overrides: list[str], work_dir: Path, profile: Any = None) -> tuple[float, Any]:
     """`trainer.fit` of the config `python src/train.py <overrides>` would run: (seconds, the trained
     model and its DataModule). The data are drawn and split before the clock starts, as the peers' are."""
+    from cluster_logreg.core.quiet import quiet_lightning
     from cluster_logreg.training.build import build
 
     cfg = project_config(overrides, work_dir)
+    quiet_lightning()  # as the entry point does, once Lightning is imported
     datamodule, model, trainer = build(cfg)  # also sets the project's CPU threads, which the peers then share
     datamodule.trainer = trainer
     datamodule.setup("fit")
