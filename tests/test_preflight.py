@@ -27,7 +27,7 @@ def test_the_options_include_every_group():
 
 def test_every_settable_key_has_a_rule_and_every_rule_a_key():
     keys = every_settable_key()
-    assert sorted(keys - RULES.keys()) == [], "settable keys without a rule in preflight.RULES"
+    assert sorted(keys - RULES.keys()) == [], "settable keys without a rule in config.schema.RULES"
     assert sorted(RULES.keys() - keys) == [], "rules for keys that no config has"
 
 

@@ -60,8 +60,7 @@ class ClustersData(SplitData):
 
     def bytes_needed(self, hidden_dim: int) -> int:
         """Memory to draw, split and train on the clusters (a table is measured as it is read)."""
-        n_points = 2 * self.n_per_class
-        n_train = split_sizes(n_points, self.val_fraction, self.test_fraction)[0]
+        n_points, (n_train, _, _) = 2 * self.n_per_class, self.split_sizes()[0]
         # x and y in float32, held about three times over while drawing, joining and splitting, plus
         # the int64 permutation of the split.
         data_bytes = n_points * (3 * 4 * (self.n_features + 1) + 8)

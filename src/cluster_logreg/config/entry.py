@@ -19,7 +19,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
@@ -45,7 +45,7 @@ class Entry:
     checks: tuple[Check, ...]
     task: str  # "module:function", called as function(cfg, in_sweep) once the checks pass
     arguments: Callable[[list[str]], list[str]] = list  # the command line, rewritten for Hydra
-    around: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
+    around: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
     def start(self, main: Callable[[], Any]) -> None:
         """`if __name__ == "__main__"`: the script's Hydra app, with whatever ends it as an exit status."""

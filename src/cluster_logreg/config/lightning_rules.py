@@ -24,6 +24,7 @@ from cluster_logreg.core.metrics import MONITORED_LOSSES, VALIDATION
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp", "deepspeed")
 UNTIL_THE_END = " (0: only at the end)"
+AT_LEAST_0 = int_at_least(0)
 VERSION = Rule(lambda v: v is None or isinstance(v, (str, int)), "a name, a number or null")
 # Lightning's limit on the batches of a loop: a number of batches, or a fraction of the split.
 BATCHES = Rule(
@@ -43,17 +44,17 @@ LIGHTNING_RULES: dict[str, Rule] = {
     "trainer.strategy": one_of(*STRATEGIES),
     "trainer.max_epochs": AT_LEAST_1,
     "trainer.check_val_every_n_epoch": AT_LEAST_1,
-    "trainer.log_every_n_steps": int_at_least(0),
+    "trainer.log_every_n_steps": AT_LEAST_0,
     "trainer.enable_progress_bar": BOOL,
     "trainer.enable_model_summary": BOOL,
     "trainer.num_sanity_val_steps": int_at_least(-1, " (-1: the whole validation split)"),
     # The debug presets' (conf/debug/).
     "trainer.fast_dev_run": Rule(
-        lambda v: isinstance(v, bool) or int_at_least(0).test(v),
+        lambda v: BOOL.test(v) or AT_LEAST_0.test(v),
         "true | false | an integer >= 0 (batches of each loop)",
     ),
     "trainer.overfit_batches": Rule(
-        lambda v: int_at_least(0).test(v) or (isinstance(v, float) and 0 <= v <= 1),
+        lambda v: AT_LEAST_0.test(v) or (isinstance(v, float) and 0 <= v <= 1),
         "an integer >= 0 (batches; 0: off) or a fraction from 0.0 to 1.0",
     ),
     "trainer.limit_train_batches": BATCHES,

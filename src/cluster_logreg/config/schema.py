@@ -34,6 +34,11 @@ def store_settings() -> None:
         store.store(group=group, name=name, node=settings)
 
 
+def _key_prefix(option: str) -> str:
+    """Where an option's settings sit in the composed config: `model/optimizer/sgd` -> `model.optimizer.`."""
+    return option.rpartition("/")[0].replace("/", ".") + "."
+
+
 def _rules_of(settings: type[Any], prefix: str) -> dict[str, Rule]:
     return {f"{prefix}{f.name}": rule for f in dataclasses.fields(settings) if (rule := rule_of(f)) is not None}
 
@@ -43,7 +48,7 @@ def _every_rule() -> dict[str, Rule]:
     for root in ROOTS.values():
         rules |= _rules_of(root, "")
     for path, settings in OPTIONS.items():
-        rules |= _rules_of(settings, path.rpartition("/")[0].replace("/", ".") + ".")
+        rules |= _rules_of(settings, _key_prefix(path))
     return rules | LIGHTNING_RULES
 
 

@@ -1,5 +1,5 @@
 """The project's exceptions and how one reads as a line. No Hydra, torch or Lightning here: every
-module may import it (how the entry points turn exceptions into exit statuses is `cli.py`'s)."""
+module may import it (how the entry points turn exceptions into exit statuses is `config/entry.py`'s)."""
 
 from __future__ import annotations
 
