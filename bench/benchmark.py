@@ -4,6 +4,7 @@ loop (bench/plain.py) and Lightning's own floor, `Trainer(barebones=True)` with 
 
     python bench/benchmark.py           # the full benchmark (~10 minutes on 2 CPU cores)
     python bench/benchmark.py --quick   # tiny sizes and one repeat: checks the code paths only
+    python bench/benchmark.py --sweep   # only the sweep rows (bench/sweeps.py, ~25 minutes)
 
 Writes benchmark.md (the table), results.json and scale.png to bench/results/ (or --out).
 Ratios, not absolute times, are the figures: every side runs on the same machine, in the same run,
@@ -403,6 +404,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: checks the code paths")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where the results go")
+    parser.add_argument("--sweep", action="store_true", help="only the sweep rows: sweep.md, sweep.json")
     parser.add_argument("--scale-point", nargs=3, metavar=("IMPL", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -410,6 +412,10 @@ def main() -> None:
         impl, size, device = args.scale_point
         with tempfile.TemporaryDirectory() as work_dir:
             print(json.dumps(scale_point(impl, int(size), device, Path(work_dir))))
+        return
+
+    if args.sweep:
+        sweeps(args, QUICK if args.quick else FULL)
         return
 
     import lightning
@@ -450,13 +456,26 @@ def main() -> None:
             "help_s": median_wall([*train, "--help"], settings["repeats"]),
             "cfg_job_s": median_wall([*train, "--cfg", "job"], settings["repeats"]),
         }
-    print("6/6 report", flush=True)
+    print("6/6 report (the sweep rows: --sweep)", flush=True)
     table = report(results)
     (args.out / "benchmark.md").write_text(table)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results["scale"], args.out / "scale.png")
     print(table)
     print(f"written: {args.out}/benchmark.md, results.json, scale.png")
+
+
+def sweeps(args: argparse.Namespace, settings: dict) -> None:
+    from sweeps import sweep_report, sweep_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPU cores", "quick": args.quick}
+        results |= sweep_rows(Path(tmp), settings["repeats"], args.quick)
+    table = sweep_report(results)
+    (args.out / "sweep.md").write_text(table)
+    (args.out / "sweep.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table)
+    print(f"written: {args.out}/sweep.md, sweep.json")
 
 
 if __name__ == "__main__":

@@ -261,7 +261,7 @@ def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_j
     assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
     for name, stamp in finished.items():  # finished jobs were kept, not trained again
         assert (tmp_path / name / "metrics.json").stat().st_mtime_ns == stamp, name
-    assert "finished in an earlier run of this sweep: kept" in again.stdout + again.stderr
+    assert "says this job has finished (in an earlier run, or its stacked fit): kept" in again.stdout + again.stderr
 
 
 def test_an_optuna_search_killed_part_way_continues_to_its_full_count_beside_another_worker(tmp_path):

@@ -82,6 +82,11 @@ class TensorDataModule(LightningDataModule):
             self.splits[name] = (x[rank::world].to(device), y[rank::world].to(device))
         self._shuffle = torch.Generator().manual_seed(self.hparams.seed + 1)
 
+    @property
+    def shuffling(self) -> torch.Generator:
+        """What draws the order of the training batches each epoch (set up by `setup`)."""
+        return self._shuffle
+
     def state_dict(self) -> dict[str, Tensor]:
         # In checkpoints: a resumed run shuffles its batches as the uninterrupted run would have.
         return {"shuffle_rng": self._shuffle.get_state()} if self.splits else {}

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from lightning import LightningDataModule, LightningModule
+from lightning.fabric.loggers import Logger as FabricLogger
 from lightning.fabric.utilities.data import AttributeDict
+from lightning.fabric.utilities.logger import _add_prefix
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from tensorboard.compat.proto.summary_pb2 import Summary  # type: ignore[import-untyped]
 from torch import Tensor, nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torchmetrics import MaxMetric, MeanMetric
@@ -202,24 +207,8 @@ class LogisticClassifier(LightningModule):
         self._publish(values, step=0, to_callbacks=False)
 
     def _publish(self, values: dict[str, Tensor | float], step: int, to_callbacks: bool = True) -> None:
-        """The curves' points, written to the loggers at `step` (their x axis) in one call; and what
-        callbacks read (monitors, the epoch line, the final metrics) to Lightning's callback_metrics.
-
-        Not through `self.log`: Lightning would put the curves' points at the step before and add an
-        `epoch` curve, and for the callbacks' values it costs more than the step (result collection,
-        moves, a deep copy), where `callback_metrics` is the dict Lightning hands the callbacks. The
-        values are the same in every DDP process already (synced metrics, the same weights), so there
-        is nothing to reduce.
-        """
-        for logger in self.loggers:
-            logger.log_metrics({k: float(v) for k, v in values.items()}, step=step)
-        if to_callbacks:
-            # As self.log stores them: tensors of the default dtype on the module's device.
-            dtype = torch.get_default_dtype()
-            watched = {
-                k: torch.as_tensor(v, dtype=dtype, device=self.device) for k, v in values.items() if k in WATCHED
-            }
-            self.trainer.callback_metrics.update(watched)
+        metrics = self.trainer.callback_metrics if to_callbacks else None
+        publish(values, step, self.loggers, metrics, self.device)
 
     @staticmethod
     def _computed(metric: MeanMetric | BinaryAccuracy) -> Tensor:
@@ -231,3 +220,43 @@ class LogisticClassifier(LightningModule):
         if self.optimizer_factory is None:
             raise RuntimeError("LogisticClassifier needs an optimizer factory to train")
         return self.optimizer_factory(params=self.parameters())
+
+
+def publish(
+    values: dict[str, Tensor | float],
+    step: int,
+    loggers: Iterable[FabricLogger],
+    callback_metrics: dict[str, Tensor] | None,
+    device: torch.device,
+) -> None:
+    """A validation's metrics, for one model: the curves' points, written to its loggers at `step` (their
+    x axis) in one call; and what its callbacks read (monitors, the epoch line, the final metrics), to
+    its Trainer's `callback_metrics` (None: the step-0 point, which no callback reads).
+
+    Not through `self.log`: Lightning would put the curves' points at the step before and add an
+    `epoch` curve, and for the callbacks' values it costs more than the step (result collection,
+    moves, a deep copy), where `callback_metrics` is the dict Lightning hands the callbacks. The
+    values are the same in every DDP process already (synced metrics, the same weights), so there
+    is nothing to reduce. A stacked sweep publishes each member's with this too (training/stacked/).
+    """
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            _write_scalars(logger, values, step)
+        else:
+            logger.log_metrics({k: float(v) for k, v in values.items()}, step=step)
+    if callback_metrics is not None:
+        # As self.log stores them: tensors of the default dtype on the model's device.
+        dtype = torch.get_default_dtype()
+        callback_metrics.update(
+            {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in values.items() if k in WATCHED}
+        )
+
+
+def _write_scalars(logger: TensorBoardLogger, values: dict[str, Tensor | float], step: int) -> None:
+    """What TensorBoardLogger.log_metrics writes, the same tags and values at the same step, in one
+    event rather than one per metric: a fifth of the time, which a stacked sweep pays per job."""
+    if getattr(rank_zero_only, "rank", 0) != 0:  # as log_metrics: under DDP the other processes write no events
+        return
+    tags = _add_prefix({k: float(v) for k, v in values.items()}, logger._prefix, logger.LOGGER_JOIN_CHAR)
+    summary = Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in tags.items()])
+    logger.experiment._get_file_writer().add_summary(summary, step)

@@ -11,8 +11,8 @@ from lightning import LightningModule, Trainer
 from omegaconf import DictConfig
 
 from cluster_logreg.core.errors import invalid
-from cluster_logreg.core.files import read_json, write_json
-from cluster_logreg.core.metrics import LEARNED, LOSS_VAL, TEST, TRUE, VALIDATION, chosen
+from cluster_logreg.core.files import read_json
+from cluster_logreg.core.metrics import LEARNED, LOSS_VAL, TEST, TRUE, VALIDATION, chosen, worst_value
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier
@@ -20,7 +20,7 @@ from cluster_logreg.training.build import build, callback_of
 from cluster_logreg.training.callbacks import LastCheckpoint, is_due
 from cluster_logreg.training.checkpoints import resume_checkpoint
 from cluster_logreg.training.hparams import log_hparams
-from cluster_logreg.training.results import report, reported, results
+from cluster_logreg.training.results import reported, write_results
 from cluster_logreg.training.slurm import requeued
 from cluster_logreg.training.stops import divergence, report_divergence, stop_if_interrupted
 
@@ -33,15 +33,15 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     run = RunDir(Path(cfg.run_dir))
     if in_sweep and (kept := _completed(run)) is not None:
         # The sweep is being continued in its own directory (hydra.sweep.dir=<it>): a finished job stays.
-        log.info(f"{run.path} finished in an earlier run of this sweep: kept, not trained again")
+        log.info(f"{run.metrics} says this job has finished (in an earlier run, or its stacked fit): kept")
         return kept
     datamodule, model, trainer = build(cfg, in_sweep)
-    metric = _optimized_metric(cfg, datamodule)
+    metric = optimized_metric(cfg, datamodule)
     last_checkpoint = callback_of(trainer, LastCheckpoint)
     last_path = Path(last_checkpoint.path) if last_checkpoint is not None else None
     resume_from, first_epoch = resume_checkpoint(cfg, last_path, model, _continuing(cfg, last_path, in_sweep))
     log_hparams(trainer, cfg)
-    log.info(f"model: {_parameters(model)}")
+    log.info(f"model: {parameters_line(model)}")
 
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -54,10 +54,7 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
         return report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
     metrics = _final_metrics(trainer, model, datamodule)
     if trainer.is_global_zero:  # under DDP the other processes share this directory
-        epochs_run = trainer.current_epoch - first_epoch
-        content = results(cfg, trainer, datamodule, metrics, fit_seconds, epochs_run)
-        write_json(run.metrics, content | {"optimized_metric": metric})
-        report(run.path, metrics, fit_seconds)
+        write_results(cfg, trainer, datamodule, metrics, metric, fit_seconds, trainer.current_epoch - first_epoch)
     return metrics[metric]
 
 
@@ -86,7 +83,7 @@ def _continuing(cfg: DictConfig, last_path: Path | None, in_sweep: bool) -> str 
     return None
 
 
-def _optimized_metric(cfg: DictConfig, datamodule: TensorDataModule) -> str:
+def optimized_metric(cfg: DictConfig, datamodule: TensorDataModule) -> str:
     """The metric `optimized_metric` stands for with this data (`auto`: the exact accuracy where it exists)."""
     known = datamodule.population is not None
     metric = chosen(cfg.optimized_metric, known)
@@ -101,14 +98,18 @@ def _optimized_metric(cfg: DictConfig, datamodule: TensorDataModule) -> str:
 
 
 def _completed(run: RunDir) -> float | None:
-    """The optimised metric of a run that completed in this directory before, else None."""
+    """The optimised metric of a run that completed in this directory before (the worst value if it
+    diverged: trained again it would diverge again), else None."""
     metrics = read_json(run.metrics)
-    if metrics.get("status") != "completed" or metrics.get("optimized_metric") not in metrics:
+    metric = metrics.get("optimized_metric")
+    if metrics.get("status") == "diverged" and isinstance(metric, str):
+        return worst_value(metric)
+    if metrics.get("status") != "completed" or metric not in metrics:
         return None
-    return float(metrics[metrics["optimized_metric"]])
+    return float(metrics[metric])
 
 
-def _parameters(model: LightningModule) -> str:
+def parameters_line(model: LightningModule) -> str:
     """One line instead of Lightning's model table: the parameters are all there is to this model."""
     shapes = ", ".join(f"{name} {list(p.shape)}" for name, p in model.named_parameters())
     return f"{type(model).__name__}, {sum(p.numel() for p in model.parameters())} parameters ({shapes})"

@@ -10,7 +10,9 @@ from lightning import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from cluster_logreg.core.files import write_json
 from cluster_logreg.core.metrics import FIT_SECONDS, REPORTED, SAMPLES_PER_SECOND, shown
+from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.training.build import callback_of
 
@@ -44,6 +46,24 @@ def results(
         "seed": cfg.seed,
         "best_checkpoint": (best.best_model_path or None) if best is not None else None,
     }
+
+
+def write_results(
+    cfg: DictConfig,
+    trainer: Trainer,
+    datamodule: TensorDataModule,
+    metrics: dict[str, float],
+    metric: str,
+    fit_seconds: float,
+    epochs_run: int,
+    **more: Any,
+) -> None:
+    """metrics.json (written last: it says the run completed) and the run's last lines in its log.
+    `metric`: the one the run returns to a sweeper; `more`: what else the file says of this run."""
+    run = RunDir(Path(cfg.run_dir))
+    content = results(cfg, trainer, datamodule, metrics, fit_seconds, epochs_run)
+    write_json(run.metrics, content | {"optimized_metric": metric} | more)
+    report(run.path, metrics, fit_seconds)
 
 
 def _bayes_accuracy(datamodule: TensorDataModule) -> dict[str, float]:

@@ -67,7 +67,13 @@ def report_divergence(
         f"(model.optimizer.lr={cfg.model.optimizer.lr}); valid: a smaller model.optimizer.lr"
     )
     if trainer.is_global_zero:
-        status = {"status": "diverged", "epochs": epoch, "reason": message, "seed": cfg.seed}
+        status = {
+            "status": "diverged",
+            "epochs": epoch,
+            "reason": message,
+            "seed": cfg.seed,
+            "optimized_metric": metric,
+        }
         write_json(run.metrics, status | {"accelerator": trainer.strategy.root_device.type})
     if in_sweep:
         # In a sweep, a result rather than a failure: the other jobs go on (Optuna's sweeper would end
