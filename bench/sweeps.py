@@ -15,7 +15,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = ("model.optimizer.lr=0.003,0.01,0.03,0.1,0.3", "model.optimizer.momentum=0,0.5,0.9,0.95")
-SEEDS = {100: "seed=0,1,2,3,4", 10: None}
 TEN = ("model.optimizer.lr=0.003,0.01,0.03,0.1,0.3", "model.optimizer.momentum=0,0.9")  # 10 jobs
 
 

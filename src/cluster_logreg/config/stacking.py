@@ -69,8 +69,8 @@ def why_not_stackable(cfg: DictConfig) -> str | None:
         return "its last epoch is not a validation epoch (trainer.max_epochs, check_val_every_n_epoch)"
     if cfg.get("resume"):
         return "resume= continues one run"
-    unknown = [str(c._target_) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    unknown = [target for target in unknown if target not in KNOWN_CALLBACKS]
+    targets = (str(c._target_) for c in (cfg.get("callbacks") or {}).values() if c is not None)
+    unknown = [target for target in targets if target not in KNOWN_CALLBACKS]
     if unknown:
         return f"callback {unknown[0]} is not one a stacked fit knows how to call"
     return None
@@ -86,5 +86,4 @@ def group_key(cfg: DictConfig) -> str:
         for parent in parents:
             node = node.get(parent, {})
         node.pop(leaf, None)
-    values.pop("run_dir", None)
     return json.dumps(values, sort_keys=True, default=str)

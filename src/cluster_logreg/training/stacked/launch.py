@@ -62,9 +62,14 @@ class LoadedOnce:
         key = (id(master_config), tuple(sweep_overrides))
         if key in self._loaded:
             return self._loaded.pop(key)
+        # Kept as it is handed out: the sweeper's check discards its copy unchanged.
         loaded: DictConfig = self._loader.load_sweep_config(master_config, sweep_overrides)
         self._loaded[key] = loaded
-        return copy.deepcopy(loaded)  # the first caller may change its copy
+        return loaded
+
+    def forget(self) -> None:
+        """Drop what no second load took (a sweeper that does not check its batches, e.g. Optuna's)."""
+        self._loaded.clear()
 
 
 def launch(
@@ -80,6 +85,8 @@ def launch(
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     jobs = [_job(hydra_context, config, initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+    if isinstance(hydra_context.config_loader, LoadedOnce):
+        hydra_context.config_loader.forget()
     stacks = _stacks(jobs, max_members)
     log.info(f"Launching {len(jobs)} jobs: {_plan(jobs, stacks)}")
     for job in jobs:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier, publish
+from cluster_logreg.training.build import callback_of
 from cluster_logreg.training.callbacks import StopOnSignal
 from cluster_logreg.training.stacked.model import StackedClassifier
 from cluster_logreg.training.stops import divergence
@@ -262,7 +263,7 @@ class MemberRuns(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._share_loop_state(trainer)
-        stop = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)  # type: ignore[attr-defined]
+        stop = callback_of(trainer, StopOnSignal)
         if stop is not None and stop.received is not None:
             # Stopped by a signal: each member keeps its last checkpoint, to go on from (fit.py says how).
             for _, member in self._training():
@@ -308,23 +309,15 @@ class MemberRuns(Callback):
             hooks = member.hooks[hook] = [getattr(c, hook) for c in member.callbacks if _defines(c, hook)]
         if not hooks:
             return
-        root = logging.getLogger()
-        saved, root.handlers = root.handlers, member.log_handlers
-        try:
-            for call in hooks:
-                call(member.view, member.model, *args)
-        except Exception as error:  # noqa: BLE001  # the member's failure, reported as its own job's
-            log.error(f"error: {one_line(error)}")
-            member.failed, member.finished = error, True
-            self.stacked.active[k] = False
-        finally:
-            root.handlers = saved
+        with member.logging_to_its_file():
+            try:
+                for call in hooks:
+                    call(member.view, member.model, *args)
+            except Exception as error:  # noqa: BLE001  # the member's failure, reported as its own job's
+                log.error(f"error: {one_line(error)}")
+                member.failed, member.finished = error, True
+                self.stacked.active[k] = False
 
 
 def _defines(callback: Callback, hook: str) -> bool:
     return getattr(type(callback), hook) is not getattr(Callback, hook)
-
-
-def _stacked(module: LightningModule) -> StackedClassifier:
-    assert isinstance(module, StackedClassifier)
-    return module

@@ -34,7 +34,7 @@ class StackedSGD(torch.optim.Optimizer):
 
     Written out because torch.optim cannot do it in one pass: its tensor `lr` must have one element,
     and one param group per member runs the update once per group, a Python call per member per
-    step (bench/benchmark.py measures both). The formulas are torch's, term for term:
+    step (bench/plain_sweep.py measures both). The formulas are torch's, term for term:
     d = grad + weight_decay * p; buf = momentum * buf + d (buf = d at the first step); p -= lr * buf.
     With momentum 0 torch keeps no buffer and steps by d, which is what buf is then.
     """
@@ -44,6 +44,7 @@ class StackedSGD(torch.optim.Optimizer):
     ):
         super().__init__(params, {})
         self.lr, self.momentum, self.weight_decay, self.active = lr, momentum, weight_decay, active
+        self.decays = bool(weight_decay.any())  # read once: on a GPU each read is a sync
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # Lightning's closure returns the loss
@@ -56,7 +57,7 @@ class StackedSGD(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 shape = (-1,) + (1,) * (p.dim() - 1)  # one value per member, broadcast over its slice
-                grad = p.grad + self.weight_decay.view(shape) * p if self.weight_decay.any() else p.grad
+                grad = p.grad + self.weight_decay.view(shape) * p if self.decays else p.grad
                 state = self.state[p]
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = grad.clone()
@@ -146,6 +147,10 @@ class StackedClassifier(LightningModule):
         losses = binary_cross_entropy_with_logits(logits, y, reduction="none")
         return losses.sum(1), torch.full_like(losses[:, 0], losses.shape[1]), self._confusion(logits, y)
 
+    def _means(self, loss_sum: Tensor, points: Tensor, confusion: Tensor, loss: str, acc: str) -> dict[str, Tensor]:
+        """A split's `evaluate` sums as each member's mean loss and accuracy, named `loss` and `acc`."""
+        return {loss: loss_sum / points, acc: self.accuracy(confusion)}
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
@@ -167,7 +172,7 @@ class StackedClassifier(LightningModule):
     def on_validation_epoch_end(self) -> None:
         loss_sum, points, confusion = self._val
         self._val = []
-        val = {LOSS_VAL: loss_sum / points, ACC_VAL: self.accuracy(confusion)}
+        val = self._means(loss_sum, points, confusion, LOSS_VAL, ACC_VAL)
         train: dict[str, Tensor] = {}
         if self.trainer.sanity_checking:
             self.validated = (val, train, {})
@@ -212,7 +217,8 @@ class StackedClassifier(LightningModule):
         """Each member's test metrics on its split (x, y): its own run's LOSS_TEST and ACC_TEST."""
         with torch.no_grad():
             loss_sum, points, confusion = self.evaluate(x, y)
-        return {LOSS_TEST: (loss_sum / points).tolist(), ACC_TEST: self.accuracy(confusion).tolist()}
+            means = self._means(loss_sum, points, confusion, LOSS_TEST, ACC_TEST)
+        return {name: values.tolist() for name, values in means.items()}
 
     def on_fit_start(self) -> None:
         self.fit_started = time.perf_counter()
