@@ -32,7 +32,7 @@ WITHOUT = {
     "last.ckpt every 100 epochs": ["~callbacks.last_checkpoint"],
     "the signal handler": ["~callbacks.stop_on_signal"],
     "the epoch line": ["~callbacks.epoch_report"],
-    "the pictures and histograms": ["~callbacks.decision_boundary", "~callbacks.score_histograms"],
+    "the pictures and histograms": ["~callbacks.decision_boundary", "~callbacks.margin_histogram"],
     "the learned map's text": ["~callbacks.linear_map"],
     "the TensorBoard logger": ["~logger"],
     "validation and best.ckpt (which needs it)": [

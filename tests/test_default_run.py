@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from cluster_logreg.core.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
 from cluster_logreg.core.run_dir import RunDir
@@ -53,7 +53,7 @@ def test_last_checkpoint_holds_the_final_epoch(default_run):
 
 
 def test_tensorboard_events_hold_every_metric_as_curves_from_step_0(default_run):
-    events = EventAccumulator(str(default_run), size_guidance={"scalars": 0, "histograms": 0})
+    events = EventAccumulator(str(default_run), size_guidance={"scalars": 0, "histograms": 0, "tensors": 0})
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert set(LOGGED) == tags  # no Lightning `epoch` counter, no hp_metric placeholder
@@ -64,27 +64,38 @@ def test_tensorboard_events_hold_every_metric_as_curves_from_step_0(default_run)
     assert [e.step for e in events.Scalars("acc/test")] == [1000]
     # The learned linear map points the Bayes-optimal way (the clusters are that easy).
     assert events.Scalars("model/cosine_to_bayes")[-1].value > 0.999
-    assert events.Tags()["images"] == ["model/decision_boundary"]
-    for label in (0, 1):  # how the model scores each class, before training, every 100 epochs
-        assert [h.step for h in events.Histograms(f"model/logit_class{label}")] == list(range(0, 1001, 100))
+    assert events.Tags()["images"] == ["picture/decision_boundary"]
+    # Each validation point's margin, every 100 epochs (not the untrained model's: its scale would rule).
+    assert [h.step for h in events.Histograms("picture/margin")] == list(range(100, 1001, 100))
+    assert events.Histograms("picture/margin")[-1].histogram_value.num == 200  # the validation split
+    # The learned map as text, against the Bayes-optimal log-odds, with the angle and offset of its boundary.
+    (text,) = events.Tensors("picture/linear_map/text_summary")
+    written = text.tensor_proto.string_val[0].decode()
+    metrics = read_metrics(default_run)
+    assert "w* = [-5.0, -5.0], c* = 13.0000" in written
+    assert f"turned {metrics['model/angle_to_bayes']:.3f} degrees" in written
+    assert f"shifted {metrics['model/offset_to_bayes']:+.3f} std towards class 1" in written
     # The curves' last values (what the HParams tab shows as metrics) are the run's final ones.
     metrics = read_metrics(default_run)
     for tag in (*VALIDATION, *TEST, *TRUE, *LEARNED):
         assert events.Scalars(tag)[-1].value == pytest.approx(metrics[tag], rel=1e-6)
 
 
-def test_tensorboard_gets_the_settings_without_an_experiment_record(default_run):
+def test_tensorboard_gets_the_settings_as_the_command_line_names_them_and_how_the_run_ended(default_run):
     events = EventAccumulator(str(default_run))
     events.Reload()
     records = events.PluginTagToContent("hparams")
-    # Without Lightning's experiment record, TensorBoard orders the HParams columns itself: the
-    # settings that differ between runs first.
+    # A run alone has no experiment record: TensorBoard orders its columns (sweeps/hparams_columns.py).
     assert set(records) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
     start = plugin_data_pb2.HParamsPluginData.FromString(records["_hparams_/session_start_info"])
     logged = start.session_start_info.hparams
-    assert logged["optimizer/lr"].number_value == pytest.approx(0.01)
-    assert logged["trainer/accelerator"].string_value == "cpu"
-    assert logged["data/batch_size"].string_value == "full"
+    assert logged["model.optimizer.lr"].number_value == pytest.approx(0.01)
+    assert logged["model/optimizer"].string_value == "sgd" and logged["data"].string_value == "clusters"
+    assert logged["trainer.accelerator"].string_value == "cpu"
+    assert logged["data.batch_size"].string_value == "null"
+    assert logged["seed"].number_value == 0 and "data.seed" not in logged  # data.seed is seed's: one column
+    end = plugin_data_pb2.HParamsPluginData.FromString(records["_hparams_/session_end_info"])
+    assert end.session_end_info.status == api_pb2.STATUS_SUCCESS
 
 
 def test_eval_on_last_checkpoint_reports_the_same_test_metrics(default_run, tmp_path):
@@ -123,4 +134,4 @@ def test_other_feature_counts_get_the_score_picture(tmp_path):
 
     train_in_process(tmp_path, "data.n_features=3", "trainer.max_epochs=5")
     height, width, _ = imread(RunDir(tmp_path).decision_boundary).shape
-    assert (width, height) == (640, 420)  # the per-class score histograms (the boundary picture is 640 x 520)
+    assert (width, height) == (480, 380)  # the per-class score histograms (the boundary picture is 480 x 510)

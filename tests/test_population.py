@@ -87,3 +87,46 @@ def test_a_shifted_boundary_by_hand():
 def test_a_constant_score_is_right_on_half_of_the_points():
     assert accuracy(TUTORIAL, [0.0, 0.0], 3.0) == 0.5
     assert TUTORIAL.metrics([0.0, 0.0], -1.0)["model/cosine_to_bayes"] == 0.0
+
+
+def test_the_excess_error_is_made_of_the_boundary_s_angle_and_offset_by_hand():
+    # 1-D as above: the boundary x = 0.5 lies half a std from the Bayes one (x = 0) towards class 0 (at +1).
+    population = GaussianPair.clusters(n_features=1, mean_value=1.0, std=2.0, bias=0.0)
+    assert population.metrics([-1.0], 0.5)["model/offset_to_bayes"] == pytest.approx(-0.25)  # 0.5 / std 2
+    assert population.metrics([-1.0], -0.5)["model/offset_to_bayes"] == pytest.approx(0.25)  # towards class 1
+    assert population.metrics([-1.0], 0.0)["model/angle_to_bayes"] == 0.0
+    # 2-D: a boundary through the middle, its normal turned 10 degrees from the centres' line.
+    w = [math.cos(math.radians(10)), math.sin(math.radians(10))]
+    turned = GaussianPair((1.0, 0.0), (-1.0, 0.0), 1.0).metrics([-v for v in w], 0.0)
+    assert turned["model/angle_to_bayes"] == pytest.approx(10, abs=1e-12)
+    assert turned["model/offset_to_bayes"] == pytest.approx(0, abs=1e-15)
+    assert turned["model/cosine_to_bayes"] == pytest.approx(math.cos(math.radians(10)), abs=1e-15)
+    # Neither: the Bayes error; each alone costs accuracy.
+    best = TUTORIAL.metrics(list(TUTORIAL.bayes_direction), 0.0)
+    assert best["model/angle_to_bayes"] == pytest.approx(0, abs=1e-6)
+    assert best["acc/excess_error_log10"] == math.log10(max(best["acc/excess_error"], 1e-18))
+
+
+def test_the_angle_is_accurate_where_the_cosine_is_1_to_float64():
+    tiny = 1e-9  # radians: the cosine is 1 - 5e-19, which float64 rounds to 1
+    population = GaussianPair((1.0, 0.0), (-1.0, 0.0), 1.0)
+    metrics = population.metrics([-math.cos(tiny), math.sin(tiny)], 0.0)
+    assert metrics["model/cosine_to_bayes"] == 1.0
+    assert metrics["model/angle_to_bayes"] == pytest.approx(math.degrees(tiny), rel=1e-6)
+
+
+def test_the_log_of_the_excess_error_reads_the_excess_error():
+    population = GaussianPair.clusters(n_features=1, mean_value=1.0, std=1.0, bias=0.0)
+    metrics = population.metrics([-1.0], 0.5)
+    assert 10 ** metrics["acc/excess_error_log10"] == pytest.approx(metrics["acc/excess_error"], rel=1e-12)
+    assert population.metrics([-1.0], 0.0)["acc/excess_error_log10"] == -18.0  # an exact 0: the floor
+
+
+def test_the_bayes_map_is_the_true_log_odds():
+    # 1-D, class 0 ~ N(1, 4), class 1 ~ N(-1, 4): log p1/p0 = ((x - 1)^2 - (x + 1)^2) / 8 = -x / 2.
+    w, c = GaussianPair.clusters(n_features=1, mean_value=1.0, std=2.0, bias=0.0).bayes_map()
+    assert w == (-0.5,) and c == 0.0
+    w, c = TUTORIAL.bayes_map()  # centres 3.8 and -1.2 in both coordinates, std 1
+    assert w == pytest.approx((-5.0, -5.0)) and c == pytest.approx((2 * 3.8**2 - 2 * 1.2**2) / 2)
+    metrics = TUTORIAL.metrics(list(w), c)
+    assert metrics["model/offset_to_bayes"] == pytest.approx(0, abs=1e-12) and metrics["acc/excess_error"] < 1e-15

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.hparams_columns import RECORD_DIR
 from cluster_logreg.sweeps.summary_table import job_dirs
 from helpers import REPO, read_metrics, run_entry, started
 
@@ -206,7 +207,7 @@ def test_a_stacked_sweep_killed_part_way_continues_to_the_metrics_of_an_uninterr
         assert process.returncode == 128 + signum, stderr[-3000:]
         assert f"continue the sweep with the same command and hydra.sweep.dir={killed}" in stderr
     # Each job stopped with its last checkpoint and nothing that looks finished.
-    stopped = [d for d in killed.iterdir() if d.is_dir()]
+    stopped = [d for d in killed.iterdir() if d.is_dir() and d.name != RECORD_DIR]  # (not the HParams columns)
     assert len(stopped) == 4 and all(
         RunDir(d).last_checkpoint.exists() and not RunDir(d).metrics.exists() for d in stopped
     )

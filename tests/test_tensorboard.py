@@ -1,14 +1,22 @@
-"""A real TensorBoard server against a real 3-job sweep: what a user sees through its HTTP data API."""
+"""Real TensorBoard servers against real sweeps: what a user sees through TensorBoard's HTTP data API.
+
+Two sweeps side by side, as `outputs/train/multiruns` holds them: the learning rate (one of them
+diverges) by seed, with the basic launcher, and the momentum by seed, stacked. TensorBoard serves
+the first alone and both together."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,41 +26,58 @@ from helpers import read_metrics, run_entry
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
-LRS = ("0.01", "0.1", "0.3")
+LRS, DIVERGING = ("0.01", "0.1", "10000.0"), "10000.0"
+SEEDS = ("0", "1")
 # Each run is named after its job's directory: its number and what it varies.
-RUNS = [f"{job}_lr={lr},max_epochs=20" for job, lr in enumerate(LRS)]
+RUNS = [f"{job}_lr={lr},seed={seed},max_epochs=20" for job, (lr, seed) in enumerate((a, b) for a in LRS for b in SEEDS)]
+# What a sweep's HParams tab leads with: the ranked metric, what explains it, what separates runs.
+FIRST_METRICS = ["acc/true", "model/angle_to_bayes", "model/offset_to_bayes", "loss/val", "model/weight_norm"]
+ALL_STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]
+
+Fetch = Callable[..., bytes]
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory) -> Path:
-    sweep_dir = tmp_path_factory.mktemp("sweep")
-    result = run_entry(
-        "train", "-m", f"model.optimizer.lr={','.join(LRS)}", "trainer.max_epochs=20", f"hydra.sweep.dir={sweep_dir}"
+def multiruns(tmp_path_factory) -> Path:
+    """The two sweeps, in a directory of their own (the summary gives sweeps beside each other one record)."""
+    multiruns = tmp_path_factory.mktemp("multiruns")
+    lr_sweep = run_entry(
+        "train",
+        "-m",
+        f"model.optimizer.lr={','.join(LRS)}",
+        f"seed={','.join(SEEDS)}",
+        "trainer.max_epochs=20",
+        f"hydra.sweep.dir={multiruns / 'lr'}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return sweep_dir
+    assert lr_sweep.returncode == 0, lr_sweep.stderr[-3000:]
+    momentum_sweep = run_entry(
+        "train",
+        "-m",
+        "hydra/launcher=stacked",
+        "model.optimizer.momentum=0,0.5",
+        f"seed={','.join(SEEDS)}",
+        "trainer.max_epochs=20",
+        f"hydra.sweep.dir={multiruns / 'momentum'}",
+    )
+    assert momentum_sweep.returncode == 0, momentum_sweep.stderr[-3000:]
+    return multiruns
 
 
 @pytest.fixture(scope="module")
-def tensorboard(sweep_dir):
-    """`tensorboard --logdir <sweep>` on a free loopback port; yields a getter; stopped by its PID."""
+def sweep_dir(multiruns) -> Path:
+    return multiruns / "lr"
+
+
+@contextlib.contextmanager
+def serving(logdir: Path, runs: int) -> Iterator[Fetch]:
+    """`tensorboard --logdir <logdir>` on a free loopback port, once it lists `runs` runs with scalars;
+    yields a getter; stopped by its PID."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1"]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(sweep_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--reload_interval",
-            "0",
-        ],
+        [*command, "--port", str(port), "--reload_interval", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,7 +95,7 @@ def tensorboard(sweep_dir):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if set(RUNS) <= set(json.loads(fetch("/data/runs"))):
+                if len(json.loads(fetch("/data/plugin/scalars/tags"))) >= runs:
                     break
             except OSError:
                 pass
@@ -84,72 +109,146 @@ def tensorboard(sweep_dir):
     assert server.poll() is not None
 
 
+@pytest.fixture(scope="module")
+def tensorboard(sweep_dir) -> Iterator[Fetch]:
+    with serving(sweep_dir, len(RUNS)) as fetch:
+        yield fetch
+
+
+def experiment(fetch: Fetch) -> dict:
+    return json.loads(fetch("/data/plugin/hparams/experiment", {"experimentName": ""}))
+
+
+def session_groups(fetch: Fetch) -> list[dict]:
+    request = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "colParams": [], "startIndex": 0}
+    return json.loads(fetch("/data/plugin/hparams/session_groups", request | {"sliceSize": 100}))["sessionGroups"]
+
+
 def test_every_run_serves_our_scalars(tensorboard):
     tags = json.loads(tensorboard("/data/plugin/scalars/tags"))
-    assert sorted(tags) == RUNS
+    assert sorted(tags) == sorted(RUNS)
     for run in RUNS:
-        assert set(tags[run]) == {*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED}
+        if DIVERGING not in run:
+            assert set(tags[run]) == {*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED}
 
 
-def test_the_first_groups_a_user_sees_are_accuracy_and_loss(tensorboard):
-    # TensorBoard's Time Series tab groups every chart by the part of its tag before the first slash,
-    # sorts the groups by name and opens the first two.
-    groups = set()
+def test_the_groups_a_user_sees_put_the_ranked_metric_first_and_pictures_apart(tensorboard):
+    # TensorBoard's Time Series tab groups every chart by the part of its tag before the first slash
+    # and sorts the groups by name: accuracy (with the ranked metric's log10, which separates runs on
+    # a linear axis), loss, the learned model's scalars, and the pictures and histogram on their own.
+    groups: dict[str, set[str]] = {}
     for plugin in ("scalars", "images", "histograms"):
         for run_tags in json.loads(tensorboard(f"/data/plugin/{plugin}/tags")).values():
-            groups |= {tag.split("/", 1)[0] for tag in run_tags}
-    assert sorted(groups) == ["acc", "loss", "model"]
+            for tag in run_tags:
+                groups.setdefault(tag.split("/", 1)[0], set()).add(plugin)
+    assert sorted(groups) == ["acc", "loss", "model", "picture"]
+    assert groups["model"] == {"scalars"} and groups["picture"] == {"images", "histograms"}
+
+
+def test_the_log_of_the_excess_error_spreads_the_runs_over_a_linear_axis(tensorboard, sweep_dir):
+    curves: dict[str, dict[str, list[float]]] = {"acc/excess_error": {}, "acc/excess_error_log10": {}}
+    for tag, by_run in curves.items():
+        for run in RUNS:
+            if DIVERGING not in run:
+                query = urllib.parse.urlencode({"run": run, "tag": tag})
+                points = json.loads(tensorboard(f"/data/plugin/scalars/scalars?{query}"))
+                assert [step for _, step, _ in points] == [0, 10, 20]  # from the untrained model on
+                by_run[run] = [value for _, _, value in points]
+    for run, values in curves["acc/excess_error_log10"].items():
+        expected = [math.log10(v) for v in curves["acc/excess_error"][run]]
+        assert values == pytest.approx(expected, abs=1e-5)
+        assert 10 ** values[-1] == pytest.approx(read_metrics(sweep_dir / run)["acc/excess_error"], rel=1e-5)
+
+    def share_of_the_axis(by_run: dict[str, list[float]]) -> float:
+        """How much of a chart's y range (TensorBoard's default: linear, every point shown) the runs'
+        final values span: the untrained model's excess error squeezes them onto the axis's floor."""
+        last, every = [v[-1] for v in by_run.values()], [x for v in by_run.values() for x in v]
+        return (max(last) - min(last)) / (max(every) - min(every))
+
+    assert share_of_the_axis(curves["acc/excess_error_log10"]) > 3 * share_of_the_axis(curves["acc/excess_error"])
 
 
 def test_decision_boundary_image_is_served_and_saved(tensorboard, sweep_dir):
-    tag = "model/decision_boundary"
-    assert all(tag in tags for tags in json.loads(tensorboard("/data/plugin/images/tags")).values())
+    tag = "picture/decision_boundary"
+    served = json.loads(tensorboard("/data/plugin/images/tags"))
+    assert all(tag in served[run] for run in RUNS if DIVERGING not in run)
     query = urllib.parse.urlencode({"run": RUNS[0], "tag": tag})
     samples = json.loads(tensorboard(f"/data/plugin/images/images?{query}"))
     image = tensorboard(f"/data/plugin/images/individualImage?{samples[-1]['query']}")
     assert image.startswith(b"\x89PNG")
-    assert all((sweep_dir / run / "decision_boundary.png").read_bytes().startswith(b"\x89PNG") for run in RUNS)
+    assert (sweep_dir / RUNS[0] / "decision_boundary.png").read_bytes() == image
 
 
-def test_score_histograms_are_served(tensorboard):
-    tags = json.loads(tensorboard("/data/plugin/histograms/tags"))
-    assert all({"model/logit_class0", "model/logit_class1"} <= set(tags[run]) for run in RUNS)
+def test_one_margin_histogram_per_run_from_the_first_trained_step(tensorboard):
+    served = json.loads(tensorboard("/data/plugin/histograms/tags"))
+    for run in RUNS:
+        if DIVERGING not in run:
+            assert list(served[run]) == ["picture/margin"]
+            query = urllib.parse.urlencode({"run": run, "tag": "picture/margin"})
+            steps = [step for _, step, _ in json.loads(tensorboard(f"/data/plugin/histograms/histograms?{query}"))]
+            assert steps == [20]  # every 100 epochs and at the end; not the untrained model at step 0
 
 
-def test_hparams_table_starts_with_what_the_sweep_varied(tensorboard):
-    experiment = json.loads(tensorboard("/data/plugin/hparams/experiment", {"experimentName": ""}))
-    columns = [info["name"] for info in experiment["hparamInfos"]]
-    # TensorBoard's table shows the first five columns: the setting swept here comes first.
-    assert columns[0] == "optimizer/lr" and experiment["hparamInfos"][0]["differs"]
-    assert not any(info["differs"] for info in experiment["hparamInfos"][1:])
-    metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
-    assert "acc/true" in metrics[:5] and "acc/excess_error" in metrics[:5]  # shown by default, too
+def test_hparams_columns_start_with_what_the_sweep_varied_under_its_command_line_names(tensorboard):
+    served = experiment(tensorboard)
+    columns = [info["name"] for info in served["hparamInfos"]]
+    # TensorBoard's table ticks the first five columns: the swept settings, named as on the command line.
+    assert columns[:2] == ["model.optimizer.lr", "seed"]
+    assert [info["differs"] for info in served["hparamInfos"]] == [True, True] + [False] * (len(columns) - 2)
+    assert {"model/optimizer", "data", "model.hidden_dim", "trainer.accelerator"} <= set(columns)
+    assert "data.seed" not in columns and len(columns) == len(set(columns))  # once each
+    metrics = [info["name"]["tag"] for info in served["metricInfos"]]
+    assert metrics[: len(FIRST_METRICS)] == FIRST_METRICS
+    assert {"acc/val", "acc/test", "acc/train", "acc/val_best"} <= set(metrics[len(FIRST_METRICS) :])
 
 
-def test_hparams_table_has_one_row_per_job_with_its_real_metrics(tensorboard, sweep_dir):
-    request = {
-        "experimentName": "",
-        "allowedStatuses": ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"],
-        "colParams": [],
-        "startIndex": 0,
-        "sliceSize": 100,
-    }
-    groups = json.loads(tensorboard("/data/plugin/hparams/session_groups", request))["sessionGroups"]
-    assert sorted(group["name"] for group in groups) == RUNS
+def test_hparams_sessions_end_as_their_runs_did_with_their_real_metrics(tensorboard, sweep_dir):
+    groups = session_groups(tensorboard)
+    assert sorted(group["name"] for group in groups) == sorted(RUNS)
     for group in groups:
-        job = RUNS.index(group["name"])
-        assert group["hparams"]["optimizer/lr"] == pytest.approx(float(LRS[job]))
-        for name in (
-            "optimizer/name",
-            "optimizer/momentum",
-            "model/hidden_dim",
-            "data/batch_size",
-            "data/n_per_class",
-            "trainer/accelerator",
-            "seed",
-        ):
-            assert name in group["hparams"]
-        served = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        (session,) = group["sessions"]
+        lr, seed = (LRS[RUNS.index(group["name"]) // 2], SEEDS[RUNS.index(group["name"]) % 2])
+        assert group["hparams"]["model.optimizer.lr"] == pytest.approx(float(lr))
+        assert group["hparams"]["seed"] == int(seed) and group["hparams"]["model/optimizer"] == "sgd"
         metrics = read_metrics(sweep_dir / group["name"])
-        for tag in ("acc/true", "acc/excess_error", "acc/val_best", "acc/test", "loss/test"):
+        if lr == DIVERGING:  # its loss became NaN: a failure, not "Success"
+            assert session["status"] == "STATUS_FAILURE" and metrics["status"] == "diverged"
+            continue
+        assert session["status"] == "STATUS_SUCCESS"
+        served = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        for tag in FIRST_METRICS + ["acc/excess_error_log10", "acc/val_best", "acc/test", "loss/test"]:
             assert served[tag] == pytest.approx(metrics[tag], rel=1e-6)
+
+
+def test_several_sweeps_in_one_logdir_show_every_sweep_s_columns_and_runs(multiruns):
+    # Each sweep directory holds an experiment record with every column of both; TensorBoard reads any one.
+    records = sorted(multiruns.glob("*/hparams_columns/events.out.tfevents.*"))
+    assert [r.parents[1].name for r in records] == ["lr", "momentum"]
+    with serving(multiruns, len(RUNS) + 4) as fetch:
+        served = experiment(fetch)
+        groups = session_groups(fetch)
+    columns = [info["name"] for info in served["hparamInfos"]]
+    differing = [info["name"] for info in served["hparamInfos"] if info["differs"]]
+    assert differing in (["model.optimizer.lr", "seed"], ["model.optimizer.momentum", "seed"])  # one sweep's
+    assert columns[:2] == differing and {"model.optimizer.lr", "model.optimizer.momentum"} <= set(columns)
+    assert [info["name"]["tag"] for info in served["metricInfos"]][: len(FIRST_METRICS)] == FIRST_METRICS
+    assert len(groups) == len(RUNS) + 4
+    momentum = {g["hparams"]["model.optimizer.momentum"] for g in groups if g["name"].startswith("momentum/")}
+    assert momentum == {0.0, 0.5}
+    assert {g["sessions"][0]["status"] for g in groups if g["name"].startswith("momentum/")} == {"STATUS_SUCCESS"}
+
+
+def test_the_summary_s_tensorboard_address_colours_by_setting_and_pins_what_is_served(tensorboard, sweep_dir):
+    address = re.search(r"<(http://127\.0\.0\.1:6006/\?[^>]+)>", (sweep_dir / "summary.md").read_text()).group(1)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(address).query)
+    assert query["smoothing"] == ["0"] and address.endswith("#timeseries")
+    # TensorBoard gives the runs whose names' capture groups are the same one colour: here, one per lr.
+    pattern = re.compile(query["runColorGroup"][0].removeprefix("regex:"))
+    colours = {run: pattern.match(run).groups() for run in RUNS}
+    assert {lr: {colours[run] for run in RUNS if f"lr={lr}," in run} for lr in LRS} == {
+        lr: {(f"lr={lr}", ",max_epochs=20")} for lr in LRS
+    }
+    pinned = [card["tag"] for card in json.loads(query["pinnedCards"][0])]
+    assert pinned == ["acc/excess_error_log10", "model/angle_to_bayes", "model/offset_to_bayes"]
+    served = json.loads(tensorboard("/data/plugin/scalars/tags"))
+    assert all(set(pinned) <= set(served[run]) for run in RUNS if DIVERGING not in run)

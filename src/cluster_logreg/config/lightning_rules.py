@@ -89,5 +89,6 @@ LIGHTNING_RULES: dict[str, Rule] = {
     "callbacks.decision_boundary.png_path": FILE,
     "callbacks.decision_boundary.every_n_epochs": int_at_least(0, UNTIL_THE_END),
     "callbacks.decision_boundary.max_points": AT_LEAST_1,
-    "callbacks.score_histograms.every_n_epochs": AT_LEAST_1,
+    "callbacks.decision_boundary.title": Rule(lambda v: isinstance(v, str), "a text (the run's name; '': defaults)"),
+    "callbacks.margin_histogram.every_n_epochs": AT_LEAST_1,
 }

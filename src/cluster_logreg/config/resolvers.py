@@ -5,6 +5,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from cluster_logreg.core.metrics import direction
@@ -48,6 +49,17 @@ def job_name(overrides: Sequence[str]) -> str:
     return re.sub(r"[/\\\s'\"]", "_", name)[:MAX_JOB_NAME]  # one directory level
 
 
+def run_name() -> str:
+    """`${run_name:}`: what the job's command line changed, named as a sweep job's directory is
+    (`lr=0.1,seed=2`), or the presets it chose where nothing else (`experiment=quick`); '' where
+    nothing, or where no Hydra job runs (`train(cfg)` in process: `${hydra:...}` cannot be read)."""
+    if not HydraConfig.initialized():
+        return ""
+    # Without resume=: a resumed run keeps its name.
+    overrides = [o for o in HydraConfig.get().overrides.task if split_override(o)[0] != "resume"]
+    return job_name(overrides) or ",".join(overrides)
+
+
 # The data sets shipped with the project (data/ at the repository's root).
 SHIPPED_DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -62,6 +74,7 @@ def register_resolvers() -> None:
     # In run directory names: two runs started in the same microsecond are still two processes.
     OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
     OmegaConf.register_new_resolver("job_name", job_name, replace=True)
+    OmegaConf.register_new_resolver("run_name", run_name, replace=True)
     # The files of a run directory, named in one place: `${run_file:${run_dir},last_checkpoint}`.
     OmegaConf.register_new_resolver("run_file", run_file, replace=True)
     # An Optuna search's direction follows the metric it optimises (`auto` is an accuracy).

@@ -50,7 +50,7 @@ KNOWN_CALLBACKS = {
     "cluster_logreg.training.callbacks.StopOnSignal",
     "cluster_logreg.training.callbacks.EpochReport",
     "cluster_logreg.training.pictures.DecisionBoundaryPlot",
-    "cluster_logreg.training.pictures.ScoreHistograms",
+    "cluster_logreg.training.pictures.MarginHistogram",
     "cluster_logreg.training.pictures.LinearMapText",
 }
 

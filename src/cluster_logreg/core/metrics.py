@@ -16,7 +16,13 @@ LOSS_VAL, ACC_VAL, ACC_VAL_BEST = "loss/val", "acc/val", "acc/val_best"
 LOSS_TEST, ACC_TEST = "loss/test", "acc/test"
 # Exact, on the data's true distribution (data with a known distribution only, see population.py).
 ACC_TRUE, EXCESS_ERROR = "acc/true", "acc/excess_error"
-# What the model learned: its composed linear map w.x + c against the Bayes-optimal one.
+# The excess error's log10: good settings differ by decades in it, so on a linear axis (TensorBoard's
+# default) its curves stay apart where the raw ones collapse onto 0.
+EXCESS_ERROR_LOG10 = "acc/excess_error_log10"
+# What the model learned: its composed linear map w.x + c against the Bayes-optimal one. The angle
+# between the boundaries and the shift of the model's from the Bayes one (in cluster std, + towards
+# class 1) are the two ways a straight boundary can be worse; between them they make the excess error.
+ANGLE_TO_BAYES, OFFSET_TO_BAYES = "model/angle_to_bayes", "model/offset_to_bayes"
 COSINE_TO_BAYES, WEIGHT_NORM = "model/cosine_to_bayes", "model/weight_norm"
 # How fast a run trained (metrics.json; a sweep summary can rank by them, nothing optimises them).
 FIT_SECONDS, SAMPLES_PER_SECOND = "fit_seconds", "samples_per_second"
@@ -24,24 +30,32 @@ FIT_SECONDS, SAMPLES_PER_SECOND = "fit_seconds", "samples_per_second"
 TRAIN = (LOSS_TRAIN, ACC_TRAIN)
 VALIDATION = (LOSS_VAL, ACC_VAL, ACC_VAL_BEST)
 TEST = (LOSS_TEST, ACC_TEST)
-TRUE = (ACC_TRUE, EXCESS_ERROR)
-LEARNED = (COSINE_TO_BAYES, WEIGHT_NORM)
+TRUE = (ACC_TRUE, EXCESS_ERROR, EXCESS_ERROR_LOG10)
+LEARNED = (ANGLE_TO_BAYES, OFFSET_TO_BAYES, COSINE_TO_BAYES, WEIGHT_NORM)
 
 # The views. metrics.json, and what a sweep can be optimised and ranked by:
 REPORTED = (*VALIDATION, *TEST, *TRUE, *LEARNED)
 # The line every `callbacks.epoch_report.every_n_epochs` epochs:
-EPOCH_LINE = (*TRAIN, LOSS_VAL, ACC_VAL, *TRUE)
+EPOCH_LINE = (*TRAIN, LOSS_VAL, ACC_VAL, ACC_TRUE, EXCESS_ERROR)
 # The sweep summary's columns (those some job has), besides the job, its settings and its outcome:
 SUMMARY_COLUMNS = (
-    *(ACC_TRUE, EXCESS_ERROR, LOSS_VAL, ACC_VAL, ACC_TEST, LOSS_TEST, WEIGHT_NORM),
+    *(ACC_TRUE, EXCESS_ERROR, ANGLE_TO_BAYES, OFFSET_TO_BAYES, LOSS_VAL, ACC_VAL, ACC_TEST, LOSS_TEST, WEIGHT_NORM),
     *("epochs", FIT_SECONDS, SAMPLES_PER_SECOND),
 )
 TIE_BREAK = LOSS_VAL  # of two jobs equal by the ranked metric, the one with the lower loss is marked
 # What the divergence check may watch (callbacks.divergence.monitor): a loss, logged at each validation.
 MONITORED_LOSSES = (LOSS_TRAIN, LOSS_VAL)
-# TensorBoard's pictures and text of what the model learned, beside its scalars.
-DECISION_BOUNDARY, LINEAR_MAP = "model/decision_boundary", "model/linear_map"
-SCORES_OF_CLASS = "model/logit_class{}"  # a histogram of the logits of one class (0 or 1)
+# TensorBoard's pictures, histogram and text of what the model learned: a group of their own, apart
+# from the model's scalars (TensorBoard's time series puts every tag of a group in one section).
+DECISION_BOUNDARY, LINEAR_MAP = "picture/decision_boundary", "picture/linear_map"
+MARGIN = "picture/margin"  # a histogram of each validation point's signed distance to the boundary
+# HParams' metric columns, in order (TensorBoard ticks the first five): the ranked metric is put first
+# (sweeps/hparams_columns.py), then what separates runs and explains the ranking, then the splits.
+HPARAMS_METRICS = (
+    *(ANGLE_TO_BAYES, OFFSET_TO_BAYES, LOSS_VAL, WEIGHT_NORM),
+    *(ACC_TRUE, EXCESS_ERROR_LOG10, EXCESS_ERROR, COSINE_TO_BAYES),
+    *(ACC_VAL_BEST, ACC_VAL, ACC_TEST, ACC_TRAIN, LOSS_TEST, LOSS_TRAIN),
+)
 
 # optimized_metric=auto: the exact accuracy where the data's distribution is known, else the best
 # validation accuracy. Both are maximised, so a sweeper's direction does not depend on the data.
@@ -49,7 +63,7 @@ AUTO = "auto"
 EXACT_CHOICE, FALLBACK_CHOICE = ACC_TRUE, ACC_VAL_BEST
 OPTIMIZABLE = (AUTO, *REPORTED)
 
-_LOWER_IS_BETTER = {LOSS_TRAIN, LOSS_VAL, LOSS_TEST, EXCESS_ERROR, FIT_SECONDS}
+_LOWER_IS_BETTER = {LOSS_TRAIN, LOSS_VAL, LOSS_TEST, EXCESS_ERROR, EXCESS_ERROR_LOG10, ANGLE_TO_BAYES, FIT_SECONDS}
 
 
 def lower_is_better(name: str) -> bool:

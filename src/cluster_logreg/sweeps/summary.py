@@ -1,4 +1,5 @@
-"""A Hydra callback that keeps summary.csv, summary.md and summary.png in a sweep directory, one row per job.
+"""A Hydra callback that keeps summary.csv, summary.md and summary.png in a sweep directory, one row per job
+(and, where seeds were swept, summary_settings.csv and a table at the top of summary.md, one row per setting).
 
 Every job records its outcome (ok, or failed with the one-line reason) in its own directory as it
 ends, and the summary is rebuilt from those records under a file lock. This works the same with
@@ -25,8 +26,11 @@ from cluster_logreg.core.errors import invalid, one_line, our_code
 from cluster_logreg.core.files import write_json, write_text_atomically
 from cluster_logreg.core.metrics import ACC_TRUE, TIE_BREAK, lower_is_better
 from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.sweeps.hparams_columns import write_hparams_columns
+from cluster_logreg.sweeps.settings_table import SettingsTable, settings_table, swept_keys
 from cluster_logreg.sweeps.summary_table import as_csv, bayes_accuracy, job_dirs, job_row, markdown
 from cluster_logreg.sweeps.summary_table import columns as columns_of_summary
+from cluster_logreg.sweeps.tensorboard_link import tensorboard_address
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +82,36 @@ class SweepSummary(Callback):
 
     def report(self, sweep_dir: Path) -> None:
         """Rebuild the summary and print it: the table, where it is, and the figure."""
-        table = self.write(sweep_dir, with_figure=True)
+        table = self.write(sweep_dir, ended=True)
         figure = sweep_dir / "summary.png"
         drawn = f", figure: {figure}" if figure.is_file() else ""
         log.info(f"Sweep summary ({sweep_dir}/summary.md{drawn}):\n{table}")
 
-    def write(self, sweep_dir: Path, with_figure: bool = False) -> str:
-        """Rebuild the summary files from the job directories; return the Markdown text."""
+    def write(self, sweep_dir: Path, ended: bool = False) -> str:
+        """Rebuild the summary files from the job directories; return the Markdown text. Once the sweep
+        has `ended`: the figure, and the columns of TensorBoard's HParams tab."""
         with open(sweep_dir / ".summary.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel jobs ending together take turns
             rows = [job_row(d) for d in job_dirs(sweep_dir)]
             ranked_by = self._mark(rows)
             columns = columns_of_summary(rows, ranked_by, self.mark)
-            text = self._headline(rows, ranked_by) + "\n" + markdown(rows, columns)
+            text = (
+                self._headline(rows, ranked_by)
+                + _tensorboard(sweep_dir, rows, ranked_by)
+                + "\n"
+                + markdown(rows, columns)
+            )
             write_text_atomically(sweep_dir / "summary.csv", as_csv(rows, columns))
+            settings = self._settings(rows, ranked_by)
+            if settings is None:
+                (sweep_dir / "summary_settings.csv").unlink(missing_ok=True)
+            else:  # seeds were swept: the settings first, the single jobs below
+                text = settings.markdown() + "\n" + text
+                write_text_atomically(sweep_dir / "summary_settings.csv", settings.csv())
             write_text_atomically(sweep_dir / "summary.md", text)
-            if with_figure:
+            if ended:
                 _draw(sweep_dir / "summary.png", rows, ranked_by)
+                write_hparams_columns(sweep_dir, ranked_by)
         return text
 
     def _headline(self, rows: list[dict[str, Any]], ranked_by: list[str]) -> str:
@@ -112,6 +129,10 @@ class SweepSummary(Callback):
             running = not rows or any(r["status"] == "incomplete" for r in rows)
             lines.append("No job has finished yet." if running else "No job completed.")
         return "".join(f"{line}  \n" for line in lines)
+
+    def _settings(self, rows: list[dict[str, Any]], ranked_by: list[str]) -> SettingsTable | None:
+        # Jobs ranked by different metrics share no ranking of their settings.
+        return settings_table(rows, ranked_by[0], self._mode(ranked_by[0]) == "max") if len(ranked_by) == 1 else None
 
     def _mode(self, metric: str) -> str:
         return self.mode or ("min" if lower_is_better(metric) else "max")
@@ -132,6 +153,14 @@ class SweepSummary(Callback):
             tie_break = lambda r: -r[TIE_BREAK] if isinstance(r.get(TIE_BREAK), float) else 0.0  # noqa: E731
             max(ranked, key=lambda r: (sign * r[metric], tie_break(r)))[self.mark] = "yes"
         return metrics
+
+
+def _tensorboard(sweep_dir: Path, rows: list[dict[str, Any]], ranked_by: list[str]) -> str:
+    """How to look at the sweep in TensorBoard, each setting in a colour of its own."""
+    if len(ranked_by) != 1:
+        return ""
+    address = tensorboard_address(swept_keys(rows), ranked_by[0])
+    return f"TensorBoard: `tensorboard --logdir {sweep_dir} --host 127.0.0.1`, then <{address}>  \n"
 
 
 def _reason(error: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""TensorBoard's HParams tab: each run's settings, the ones a reader compares runs by."""
+"""TensorBoard's HParams tab: each run's settings, under the names the command line gives them, and
+how it ended. Which columns come first is the sweep's to say (sweeps/hparams_columns.py)."""
 
 from __future__ import annotations
 
@@ -7,51 +8,64 @@ from typing import Any, cast
 from lightning import Trainer
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from cluster_logreg.config.schema import OPTIONS
+from cluster_logreg.core.hparams_records import Setting, session_end, session_start
 from cluster_logreg.training.callbacks import tensorboards
+
+# The trainer's settings a reader compares runs by; the others are how the project runs, not what it tried.
+TRAINER_SETTINGS = ("max_epochs",)
 
 
 @rank_zero_only  # as Lightning's loggers: under DDP the other processes write no events
 def log_hparams(trainer: Trainer, cfg: DictConfig) -> None:
-    """Give TensorBoard's HParams tab this run's settings; its metrics are the last value of each curve,
-    so a run in progress shows there too.
+    """This run's settings, before its fit: its metrics are the last value of each curve, so a run in
+    progress shows in the HParams tab too."""
+    _write(trainer, session_start(run_settings(cfg, trainer.strategy.root_device.type)))
 
-    Only the session records, not Lightning's experiment record: without one, TensorBoard builds the
-    table's columns from every run's settings and puts the settings that differ between runs (what a
-    sweep varied) first, the constant ones after them.
-    """
-    _, session_start, session_end = hparams_summaries(_flat(_hparams(cfg, trainer)), {})
+
+@rank_zero_only
+def end_session(trainer: Trainer, status: str) -> None:
+    """How the run ended (`hparams_records.ENDED`); a run stopped to be continued writes none."""
+    _write(trainer, session_end(status))
+
+
+def _write(trainer: Trainer, summary: Any) -> None:
     for writer in tensorboards(trainer):
         file_writer = writer._get_file_writer()
-        for summary in (session_start, session_end):
-            file_writer.add_summary(summary)
+        file_writer.add_summary(summary)
         file_writer.flush()
 
 
-def _flat(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"optimizer": {"lr": 0.1}} -> {"optimizer/lr": 0.1}."""
-    flat: dict[str, Any] = {}
-    for key, value in nested.items():
+def run_settings(cfg: DictConfig, accelerator: str) -> dict[str, Setting]:
+    """`seed`, the group options chosen (`data`: clusters, `model/optimizer`: sgd) and every setting of
+    the data and the model (`model.optimizer.lr`), as dotted keys; `trainer.accelerator` the device the
+    run has, not the one asked for (auto). A key that only repeats a top-level one (`data.seed`, set
+    from `seed`) is left out: one column per thing a sweep can vary."""
+    settings: dict[str, Setting] = {"seed": cfg.seed}
+    for path, option in OPTIONS.items():
+        group, _, name = path.rpartition("/")
+        node = OmegaConf.select(cfg, group.replace("/", "."))
+        if node is not None and node.get("_target_") == option._target_:
+            settings[group] = name
+    for group in ("data", "model"):
+        settings |= _leaves(cast(dict[str, Any], OmegaConf.to_container(cfg[group], resolve=True)), f"{group}.")
+    settings |= {f"trainer.{key}": cfg.trainer[key] for key in TRAINER_SETTINGS}
+    settings["trainer.accelerator"] = accelerator
+    return {k: v for k, v in settings.items() if not (k.count(".") == 1 and settings.get(k.split(".")[1]) == v)}
+
+
+def _leaves(node: dict[str, Any], prefix: str) -> dict[str, Setting]:
+    leaves: dict[str, Setting] = {}
+    for key, value in node.items():
+        if key.startswith("_"):
+            continue
         if isinstance(value, dict):
-            flat |= _flat(value, f"{prefix}{key}/")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+            leaves |= _leaves(value, f"{prefix}{key}.")
+        else:  # as the command line writes it: null, a list as [a, b]
+            leaves[prefix + key] = value if isinstance(value, bool | int | float | str) else _as_typed(value)
+    return leaves
 
 
-def _hparams(cfg: DictConfig, trainer: Trainer) -> dict[str, Any]:
-    """The settings a reader compares runs by, without Hydra's `_target_` bookkeeping."""
-
-    def settings(node: DictConfig) -> dict[str, Any]:
-        values = cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))  # a DictConfig's is a dict
-        return {k: v for k, v in values.items() if not k.startswith("_") and not isinstance(v, dict)}
-
-    model = settings(cfg.model)
-    return {
-        "model": model,
-        "optimizer": {"name": cfg.model.optimizer._target_.rsplit(".", 1)[-1]} | settings(cfg.model.optimizer),
-        "data": settings(cfg.data) | {"batch_size": cfg.data.batch_size or "full"},
-        "trainer": {"accelerator": trainer.strategy.root_device.type, "max_epochs": cfg.trainer.max_epochs},
-        "seed": cfg.seed,
-    }
+def _as_typed(value: Any) -> str:
+    return "null" if value is None else str(value).replace("'", "")

@@ -1,9 +1,10 @@
-"""What the model learned, drawn in TensorBoard as it trains: the decision boundary, the score
-histograms and the learned linear map as text."""
+"""What the model learned, drawn in TensorBoard as it trains: the decision boundary, the margin
+histogram and the learned linear map as text."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -13,7 +14,14 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
 from tensorboard.compat.proto.summary_pb2 import Summary  # type: ignore[import-untyped]
 
-from cluster_logreg.core.metrics import COSINE_TO_BAYES, DECISION_BOUNDARY, LINEAR_MAP, SCORES_OF_CLASS
+from cluster_logreg.core.metrics import (
+    ANGLE_TO_BAYES,
+    COSINE_TO_BAYES,
+    DECISION_BOUNDARY,
+    LINEAR_MAP,
+    MARGIN,
+    OFFSET_TO_BAYES,
+)
 from cluster_logreg.training.callbacks import fit_datamodule, is_due, tensorboards, validated_epoch
 
 if TYPE_CHECKING:
@@ -29,24 +37,26 @@ class DecisionBoundaryPlot(Callback):
 
     With 2 features: the points, the model's probability and its 0.5 line (and the Bayes-optimal line
     where the data's distribution is known). With any other number: the distribution of the model's
-    score w.x + c over each class, which shows the same separation in any dimension.
+    score w.x + c over each class, which shows the same separation in any dimension. Its title names
+    the run by `title` (what its command line changed; '': the defaults) and the epoch.
     """
 
-    def __init__(self, png_path: str | None = None, every_n_epochs: int = 0, max_points: int = 2000):
+    def __init__(self, png_path: str | None = None, every_n_epochs: int = 0, max_points: int = 2000, title: str = ""):
         self.png_path, self.every_n_epochs, self.max_points = png_path, every_n_epochs, max_points
+        self.title = title
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if is_due(epoch, self.every_n_epochs) and epoch != trainer.max_epochs:  # the last: on_fit_end
-            self._draw(trainer, pl_module, save=False)
+            self._draw(trainer, pl_module, epoch, save=False)
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._draw(trainer, pl_module, save=True)
+        self._draw(trainer, pl_module, trainer.current_epoch, save=True)  # the epochs done
 
-    def _draw(self, trainer: Trainer, pl_module: LightningModule, save: bool) -> None:
-        from cluster_logreg.training.figures import as_rgb, decision_boundary_figure, png_bytes, score_figure
+    def _draw(self, trainer: Trainer, pl_module: LightningModule, epoch: int, save: bool) -> None:
+        from cluster_logreg.training.figures import as_rgb, decision_boundary_figure, png_bytes, run_title, score_figure
 
         # Lightning hands these callbacks its base types: they draw this project's model and data.
         datamodule = cast("TensorDataModule", fit_datamodule(trainer))
@@ -56,13 +66,16 @@ class DecisionBoundaryPlot(Callback):
             return
         x, y = datamodule.splits["train"]
         shown_points = slice(0, self.max_points)  # the split is in random order: the first points are a sample
-        title = f"what the model learned, epoch {trainer.current_epoch}"
+        title = run_title(self.title, epoch)
+        class_names = [f"{model.hparams.target} = {name}" for name in model.classes]
         with torch.no_grad():
             if model.hparams.n_features == 2:
                 proba = lambda points: model.predict_proba(points.to(model.device))  # noqa: E731
-                fig = decision_boundary_figure(x[shown_points], y[shown_points], proba, datamodule.population, title)
+                shown = x[shown_points], y[shown_points]
+                population, features = datamodule.population, model.feature_names
+                fig = decision_boundary_figure(*shown, proba, population, title, features, class_names)
             else:
-                fig = score_figure(model(x).float().cpu(), y.cpu(), model.hparams.target, model.classes, title)
+                fig = score_figure(model(x).float().cpu(), y.cpu(), class_names, title)
         rgb = as_rgb(fig)
         png = png_bytes(rgb)  # encoded once, for TensorBoard and for the file
         for writer in tensorboards(trainer):
@@ -76,12 +89,14 @@ class DecisionBoundaryPlot(Callback):
             Path(self.png_path).write_bytes(png)
 
 
-class ScoreHistograms(Callback):
-    """Every `every_n_epochs` (and before training): how the model scores each class of the validation
-    split, as TensorBoard histograms of the logit w.x + c (`metrics.SCORES_OF_CLASS`).
+class MarginHistogram(Callback):
+    """Every `every_n_epochs` (and at the end): a TensorBoard histogram (`metrics.MARGIN`) of each
+    validation point's signed distance to the model's boundary, y (w.x + c) / |w| with y = +-1: positive
+    on its own class's side, both classes in one. How wide the gap between the classes is and how
+    many points sit near or across the line, on the same scale at every step, whatever |w| grows to.
 
-    On these clusters precision and recall are 1 for every reasonable model, so a PR curve shows
-    nothing; the two distributions show the margin between the classes and how it grows with |w|.
+    Not before training: the untrained model's margins would set the histograms' common scale. (On
+    these clusters precision and recall are 1 for every reasonable model, so a PR curve shows nothing.)
     """
 
     def __init__(self, every_n_epochs: int = 100):
@@ -89,37 +104,46 @@ class ScoreHistograms(Callback):
 
     @rank_zero_only
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        writers, epoch = tensorboards(trainer), validated_epoch(trainer)
-        if trainer.sanity_checking:
-            due = trainer.global_step == 0  # before training; not when a resumed run starts
-        else:
-            due = is_due(epoch, self.every_n_epochs, trainer.max_epochs)
-        if not writers or not due:
+        writers = tensorboards(trainer)
+        if trainer.sanity_checking or not writers:
             return
+        if not is_due(validated_epoch(trainer), self.every_n_epochs, trainer.max_epochs):
+            return
+        model = cast("LogisticClassifier", pl_module)
+        norm = float(np.linalg.norm(model.affine_map()[0]))
         x, y = cast("TensorDataModule", fit_datamodule(trainer)).splits["val"]
         with torch.no_grad():
-            logits = pl_module(x).float().cpu().numpy()
-        labels = y.cpu().numpy()
-        for label in (0, 1):
-            scores = logits[(labels == label) & np.isfinite(logits)]  # a tiny split may lack a class
-            for writer in writers if len(scores) else ():
-                # 30 bins, as many as TensorBoard draws: its default ("tensorflow", ~1500 exponential
-                # buckets) costs more than the validation itself.
-                writer.add_histogram(SCORES_OF_CLASS.format(label), scores, trainer.global_step, bins=30)
+            logits = model(x).double().cpu().numpy()
+        margins = (2 * y.cpu().numpy() - 1) * logits / norm if norm else logits[:0]
+        margins = margins[np.isfinite(margins)]
+        for writer in writers if len(margins) else ():
+            # 30 bins, as many as TensorBoard draws: its default ("tensorflow", ~1500 exponential
+            # buckets) costs more than the validation itself.
+            writer.add_histogram(MARGIN, margins, trainer.global_step, bins=30)
 
 
 class LinearMapText(Callback):
-    """At the end of fit: the learned map w.x + c and the Bayes-optimal direction, as text
-    (`metrics.LINEAR_MAP`). Their cosine and |w| are curves, logged at every validation by the model."""
+    """At the end of fit: the learned map w.x + c as text (`metrics.LINEAR_MAP`) and, where the data's
+    distribution is known, the Bayes-optimal one (the true log-odds) and how the model's boundary lies
+    against it. The angle, offset, cosine and |w| are curves too, logged at every validation by the model."""
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         w, c = cast("LogisticClassifier", pl_module).affine_map()
-        text = f"logit = w . x + c with w = {[round(v, 4) for v in w]}, c = {c:.4f}"
+        text = f"logit = w . x + c with w = {_rounded(w)}, c = {c:.4f}"
         population = getattr(fit_datamodule(trainer), "population", None)
         if population is not None:
-            bayes = [round(v, 4) for v in population.bayes_direction]
-            cosine = population.metrics(w, c)[COSINE_TO_BAYES]
-            text += f"; the Bayes-optimal direction is {bayes}, at a cosine of {cosine:.6f}"
+            bayes_w, bayes_c = population.bayes_map()
+            learned = population.metrics(w, c)
+            text += (
+                f"; the Bayes-optimal log-odds are w* . x + c* with w* = {_rounded(bayes_w)}, c* = {bayes_c:.4f}:"
+                f" the model's boundary is turned {learned[ANGLE_TO_BAYES]:.3f} degrees from the Bayes one"
+                f" (cosine {learned[COSINE_TO_BAYES]:.6f}) and shifted {learned[OFFSET_TO_BAYES]:+.3f} std"
+                " towards class 1"
+            )
         for writer in tensorboards(trainer):
             writer.add_text(LINEAR_MAP, text, trainer.global_step)
+
+
+def _rounded(values: Sequence[float]) -> list[float]:
+    return [round(v, 4) for v in values]

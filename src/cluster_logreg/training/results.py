@@ -35,8 +35,7 @@ def results(
     batch_size = datamodule.hparams.batch_size or datamodule.n_train
     trained = min(datamodule.n_train, trainer.num_training_batches * batch_size)
     return {
-        # A smoke test's numbers are not results: said so, for whoever reads them later.
-        "status": "fast_dev_run" if trainer.fast_dev_run else "completed",  # type: ignore[attr-defined]  # undeclared
+        "status": ended(trainer),
         **metrics,
         **_bayes_accuracy(datamodule),
         "epochs": trainer.current_epoch,
@@ -64,6 +63,12 @@ def write_results(
     content = results(cfg, trainer, datamodule, metrics, fit_seconds, epochs_run)
     write_json(run.metrics, content | {"optimized_metric": metric} | more)
     report(run.path, metrics, fit_seconds)
+
+
+def ended(trainer: Trainer) -> str:
+    """How a run that trained to its end ended (metrics.json's status)."""
+    # A smoke test's numbers are not results: said so, for whoever reads them later.
+    return "fast_dev_run" if trainer.fast_dev_run else "completed"  # type: ignore[attr-defined]  # undeclared
 
 
 def _bayes_accuracy(datamodule: TensorDataModule) -> dict[str, float]:

@@ -19,6 +19,7 @@ from cluster_logreg.core.overrides import continue_the_sweep
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.training.build import callback_of
 from cluster_logreg.training.callbacks import LastCheckpoint, StopOnSignal
+from cluster_logreg.training.hparams import end_session
 from cluster_logreg.training.slurm import requeue_this_job
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def report_divergence(
             "optimized_metric": metric,
         }
         write_json(run.metrics, status | {"accelerator": trainer.strategy.root_device.type})
+    end_session(trainer, "diverged")
     if in_sweep:
         # In a sweep, a result rather than a failure: the other jobs go on (Optuna's sweeper would end
         # the search on a failed trial, and refuses NaN), the summary shows it as diverged, and the

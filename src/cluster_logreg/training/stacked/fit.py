@@ -24,8 +24,8 @@ from cluster_logreg.training.build import build, callback_of
 from cluster_logreg.training.callbacks import LastCheckpoint, StopOnSignal
 from cluster_logreg.training.checkpoints import read_checkpoint
 from cluster_logreg.training.fit import optimized_metric, parameters_line
-from cluster_logreg.training.hparams import log_hparams
-from cluster_logreg.training.results import reported, write_results
+from cluster_logreg.training.hparams import end_session, log_hparams
+from cluster_logreg.training.results import ended, reported, write_results
 from cluster_logreg.training.stacked.data import StackedData
 from cluster_logreg.training.stacked.members import CapturedCheckpointIO, Member, MemberRuns, MemberTrainer
 from cluster_logreg.training.stacked.model import StackedClassifier
@@ -186,5 +186,6 @@ class _EndOfFit:
             epochs,
             stacked_with=members,
         )
+        end_session(member.as_trainer, ended(member.as_trainer))
         for logger in member.trainer.loggers:  # as Lightning's teardown after a fit: hparams.yaml, flushed events
             logger.finalize("success")

@@ -29,6 +29,7 @@ from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier, publish
 from cluster_logreg.training.build import callback_of
 from cluster_logreg.training.callbacks import StopOnSignal
+from cluster_logreg.training.hparams import end_session
 from cluster_logreg.training.stacked.model import StackedClassifier
 from cluster_logreg.training.stops import divergence
 
@@ -283,7 +284,7 @@ class MemberRuns(Callback):
             with member.logging_to_its_file():
                 self.on_end(member)
         except Exception as error:  # noqa: BLE001  # the member's failure, reported as its own job's
-            member.failed = error
+            _failed(member, error)
         member.finished = True
 
     def _each(self, hook: str, *args: Any) -> None:
@@ -315,8 +316,13 @@ class MemberRuns(Callback):
                     call(member.view, member.model, *args)
             except Exception as error:  # noqa: BLE001  # the member's failure, reported as its own job's
                 log.error(f"error: {one_line(error)}")
-                member.failed, member.finished = error, True
-                self.stacked.active[k] = False
+                _failed(member, error)
+                member.finished, self.stacked.active[k] = True, False
+
+
+def _failed(member: Member, error: Exception) -> None:
+    member.failed = error
+    end_session(member.as_trainer, "failed")
 
 
 def _defines(callback: Callback, hook: str) -> bool:
