@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cluster_logreg.core.population import GaussianPair
+from cluster_logreg.core.population import EXCESS_FLOOR, GaussianPair
 from cluster_logreg.data.clusters import make_clusters
 from cluster_logreg.model.classifier import LogisticClassifier
 
@@ -89,7 +89,7 @@ def test_a_constant_score_is_right_on_half_of_the_points():
     assert TUTORIAL.metrics([0.0, 0.0], -1.0)["model/cosine_to_bayes"] == 0.0
 
 
-def test_the_excess_error_is_made_of_the_boundary_s_angle_and_offset_by_hand():
+def test_the_boundary_s_angle_and_offset_by_hand_and_what_each_costs():
     # 1-D as above: the boundary x = 0.5 lies half a std from the Bayes one (x = 0) towards class 0 (at +1).
     population = GaussianPair.clusters(n_features=1, mean_value=1.0, std=2.0, bias=0.0)
     assert population.metrics([-1.0], 0.5)["model/offset_to_bayes"] == pytest.approx(-0.25)  # 0.5 / std 2
@@ -101,10 +101,24 @@ def test_the_excess_error_is_made_of_the_boundary_s_angle_and_offset_by_hand():
     assert turned["model/angle_to_bayes"] == pytest.approx(10, abs=1e-12)
     assert turned["model/offset_to_bayes"] == pytest.approx(0, abs=1e-15)
     assert turned["model/cosine_to_bayes"] == pytest.approx(math.cos(math.radians(10)), abs=1e-15)
-    # Neither: the Bayes error; each alone costs accuracy.
-    best = TUTORIAL.metrics(list(TUTORIAL.bayes_direction), 0.0)
-    assert best["model/angle_to_bayes"] == pytest.approx(0, abs=1e-6)
-    assert best["acc/excess_error_log10"] == math.log10(max(best["acc/excess_error"], 1e-18))
+    # Neither turned nor shifted: the Bayes error; each alone costs accuracy, and both cost more.
+    population = GaussianPair((1.0, 0.0), (-1.0, 0.0), 1.0)
+    excess = {
+        (degrees, shift): population.metrics([-math.cos(math.radians(degrees)), math.sin(math.radians(degrees))], shift)
+        for degrees in (0, 10)
+        for shift in (0.0, -0.3)  # c < 0: class 1 where w.x > 0.3, the boundary moved towards class 1
+    }
+    assert excess[0, 0.0]["acc/excess_error"] == pytest.approx(0, abs=1e-15)
+    assert (
+        excess[0, -0.3]["model/offset_to_bayes"] == pytest.approx(0.3) and excess[0, -0.3]["model/angle_to_bayes"] == 0
+    )
+    errors = {key: metrics["acc/excess_error"] for key, metrics in excess.items()}
+    assert (
+        errors[0, 0.0]
+        < min(errors[10, 0.0], errors[0, -0.3])
+        <= max(errors[10, 0.0], errors[0, -0.3])
+        < errors[10, -0.3]
+    )
 
 
 def test_the_angle_is_accurate_where_the_cosine_is_1_to_float64():
@@ -119,7 +133,7 @@ def test_the_log_of_the_excess_error_reads_the_excess_error():
     population = GaussianPair.clusters(n_features=1, mean_value=1.0, std=1.0, bias=0.0)
     metrics = population.metrics([-1.0], 0.5)
     assert 10 ** metrics["acc/excess_error_log10"] == pytest.approx(metrics["acc/excess_error"], rel=1e-12)
-    assert population.metrics([-1.0], 0.0)["acc/excess_error_log10"] == -18.0  # an exact 0: the floor
+    assert population.metrics([-1.0], 0.0)["acc/excess_error_log10"] == math.log10(EXCESS_FLOOR)  # an exact 0
 
 
 def test_the_bayes_map_is_the_true_log_odds():

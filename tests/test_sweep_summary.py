@@ -235,6 +235,8 @@ def test_the_figure_says_what_its_thin_and_thick_lines_are_and_which_way_is_bett
             1,
         ),
         (["model.optimizer.lr"], ["0_lr=0.1", "1_lr=1.0"], 2),  # no seeds: a colour a run
+        # Under --logdir outputs: a run is named by its sweep's directory too.
+        (["model.optimizer.lr", "seed"], ["2026_1/0_lr=0.1,seed=0", "2026_1/1_lr=0.1,seed=1"], 1),
     ],
 )
 def test_the_tensorboard_address_gives_the_seeds_of_a_setting_one_colour(swept, runs, colours):
@@ -244,7 +246,7 @@ def test_the_tensorboard_address_gives_the_seeds_of_a_setting_one_colour(swept, 
 
     query = parse_qs(urlsplit(tensorboard_address(swept, "acc/true")).query)
     pattern = re.compile(query["runColorGroup"][0].removeprefix("regex:"))
-    assert len({pattern.match(run).groups() for run in runs}) == colours
+    assert len({pattern.search(run).groups() for run in runs}) == colours
     assert query["smoothing"] == ["0"]
     pinned = [card["tag"] for card in json.loads(query["pinnedCards"][0])]
     assert pinned == ["acc/excess_error_log10", "model/angle_to_bayes", "model/offset_to_bayes"]

@@ -244,7 +244,7 @@ def test_the_summary_s_tensorboard_address_colours_by_setting_and_pins_what_is_s
     assert query["smoothing"] == ["0"] and address.endswith("#timeseries")
     # TensorBoard gives the runs whose names' capture groups are the same one colour: here, one per lr.
     pattern = re.compile(query["runColorGroup"][0].removeprefix("regex:"))
-    colours = {run: pattern.match(run).groups() for run in RUNS}
+    colours = {run: pattern.search(run).groups() for run in RUNS}
     assert {lr: {colours[run] for run in RUNS if f"lr={lr}," in run} for lr in LRS} == {
         lr: {(f"lr={lr}", ",max_epochs=20")} for lr in LRS
     }

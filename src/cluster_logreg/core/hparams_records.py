@@ -71,8 +71,8 @@ def experiment(settings: Mapping[str, Sequence[Setting]], varied: Iterable[str],
 
 
 def settings_of_session(run_dir: Path) -> dict[str, Setting] | None:
-    """The settings a run's first session record holds (None: it has none), read from its event files.
-    The record is written before the run's first step, so only the start of the first file is read."""
+    """The settings a run's first session record holds (None: it has none), read from its events files
+    until it is found (it is written before the run's first step, near the start of its first file)."""
     for events in sorted(run_dir.glob("events.out.tfevents.*")):
         for event in EventFileLoader(str(events)).Load():
             for value in event.summary.value if event.HasField("summary") else ():

@@ -33,7 +33,9 @@ TEST = (LOSS_TEST, ACC_TEST)
 TRUE = (ACC_TRUE, EXCESS_ERROR, EXCESS_ERROR_LOG10)
 LEARNED = (ANGLE_TO_BAYES, OFFSET_TO_BAYES, COSINE_TO_BAYES, WEIGHT_NORM)
 
-# The views. metrics.json, and what a sweep can be optimised and ranked by:
+# The views. TensorBoard's curves (scalars at every validation, the test's at the end):
+CURVES = (*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED)
+# metrics.json, and what a sweep can be optimised and ranked by:
 REPORTED = (*VALIDATION, *TEST, *TRUE, *LEARNED)
 # The line every `callbacks.epoch_report.every_n_epochs` epochs:
 EPOCH_LINE = (*TRAIN, LOSS_VAL, ACC_VAL, ACC_TRUE, EXCESS_ERROR)

@@ -24,7 +24,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter  # type
 
 from cluster_logreg.core.files import read_json, write_json
 from cluster_logreg.core.hparams_records import experiment, settings_of_session
-from cluster_logreg.core.metrics import HPARAMS_METRICS, TRAIN
+from cluster_logreg.core.metrics import CURVES, HPARAMS_METRICS, TRAIN
 from cluster_logreg.sweeps.summary_table import job_dirs, job_row
 
 # In the sweep directory: a run of its own for TensorBoard (named so in its list of runs), holding
@@ -38,8 +38,7 @@ def write_hparams_columns(sweep_dir: Path, ranked_by: list[str]) -> None:
     """Keep this sweep's columns, then give it and the sweeps beside it their records."""
     (sweep_dir / RECORD_DIR).mkdir(exist_ok=True)
     write_json(sweep_dir / RECORD_DIR / COLUMNS_FILE, _own_columns(sweep_dir, ranked_by))
-    beside = [d / RECORD_DIR / COLUMNS_FILE for d in sorted(sweep_dir.parent.iterdir())]
-    sweeps = {file.parents[1]: read_json(file) for file in beside if file.is_file()}
+    sweeps = {d: columns for d in sorted(sweep_dir.parent.iterdir()) if (columns := _columns_of(d)) is not None}
     settings: dict[str, list[Any]] = {}
     for columns in sweeps.values():
         for name, values in columns["settings"].items():
@@ -58,17 +57,28 @@ def write_hparams_columns(sweep_dir: Path, ranked_by: list[str]) -> None:
                 log.warning(f"HParams columns of {directory} not brought up to date: {error}")
 
 
+def _columns_of(directory: Path) -> dict[str, Any] | None:
+    """A sweep's own columns, where `directory` is a sweep that wrote them (and one we may read)."""
+    try:
+        file = directory / RECORD_DIR / COLUMNS_FILE
+        return read_json(file) if file.is_file() else None
+    except (OSError, ValueError):  # another user's directory, a file being written
+        return None
+
+
 def _own_columns(sweep_dir: Path, ranked_by: list[str]) -> dict[str, Any]:
     """Each setting's values over the jobs' session records; the metrics the jobs have, ranked first."""
     settings: dict[str, list[Any]] = {}
-    for job_dir in job_dirs(sweep_dir):
+    jobs = job_dirs(sweep_dir)
+    for job_dir in jobs:
         for name, value in (settings_of_session(job_dir) or {}).items():
             settings.setdefault(name, [])
             if value not in settings[name]:
                 settings[name].append(value)
-    reported = {key for job_dir in job_dirs(sweep_dir) for key in job_row(job_dir)} | set(TRAIN)
+    # The curves the jobs have (TensorBoard's metric columns are curves: not the fit's seconds, say).
+    curves = {key for job_dir in jobs for key in job_row(job_dir) if key in CURVES} | set(TRAIN)
     order = [*ranked_by, *HPARAMS_METRICS]
-    return {"settings": settings, "metrics": list(dict.fromkeys(m for m in order if m in reported))}
+    return {"settings": settings, "metrics": list(dict.fromkeys(m for m in order if m in curves))}
 
 
 def _replace_record(directory: Path, record: Any) -> None:

@@ -26,13 +26,14 @@ from cluster_logreg.core.errors import invalid, one_line, our_code
 from cluster_logreg.core.files import write_json, write_text_atomically
 from cluster_logreg.core.metrics import ACC_TRUE, TIE_BREAK, lower_is_better
 from cluster_logreg.core.run_dir import RunDir
-from cluster_logreg.sweeps.hparams_columns import write_hparams_columns
 from cluster_logreg.sweeps.settings_table import SettingsTable, settings_table, swept_keys
 from cluster_logreg.sweeps.summary_table import as_csv, bayes_accuracy, job_dirs, job_row, markdown
 from cluster_logreg.sweeps.summary_table import columns as columns_of_summary
 from cluster_logreg.sweeps.tensorboard_link import tensorboard_address
 
 log = logging.getLogger(__name__)
+
+SETTINGS_CSV = "summary_settings.csv"  # the settings table, where seeds were swept
 
 # The sweep being run by this process, for `summary_even_if_a_job_fails`.
 _running: tuple[SweepSummary, Path] | None = None
@@ -104,12 +105,16 @@ class SweepSummary(Callback):
             write_text_atomically(sweep_dir / "summary.csv", as_csv(rows, columns))
             settings = self._settings(rows, ranked_by)
             if settings is None:
-                (sweep_dir / "summary_settings.csv").unlink(missing_ok=True)
+                (sweep_dir / SETTINGS_CSV).unlink(missing_ok=True)
             else:  # seeds were swept: the settings first, the single jobs below
                 text = settings.markdown() + "\n" + text
-                write_text_atomically(sweep_dir / "summary_settings.csv", settings.csv())
+                write_text_atomically(sweep_dir / SETTINGS_CSV, settings.csv())
             write_text_atomically(sweep_dir / "summary.md", text)
             if ended:
+                # Imported here: TensorBoard's protos and matplotlib, once a sweep has ended, not at
+                # each command's start (Hydra instantiates this callback for every run).
+                from cluster_logreg.sweeps.hparams_columns import write_hparams_columns
+
                 _draw(sweep_dir / "summary.png", rows, ranked_by)
                 write_hparams_columns(sweep_dir, ranked_by)
         return text

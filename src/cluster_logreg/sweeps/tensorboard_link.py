@@ -7,11 +7,14 @@ pinned at the top of the Time Series tab. TensorBoard 2.21 reads these from the 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 
+from cluster_logreg.config.resolvers import job_name
 from cluster_logreg.core.metrics import (
     ACC_TRUE,
     ANGLE_TO_BAYES,
+    CURVES,
     EXCESS_ERROR,
     EXCESS_ERROR_LOG10,
     LOSS_VAL,
@@ -28,18 +31,22 @@ PINNED = {
 
 
 def colour_regex(swept: list[str]) -> str:
-    """A regex on the runs' names (a job directory's, `3_lr=0.1,seed=0`) whose capture groups are the
-    run's name without its seed (`lr=0.1`, `` ): what tells settings apart."""
+    """A regex on the runs' names whose capture groups are the run's job name without its seed:
+    `3_lr=0.1,seed=0` (or `<sweep>/3_lr=0.1,seed=0` under a wider --logdir) -> (`lr=0.1`, ``), what
+    tells settings apart."""
+    job = r"(?:^|/)\d+_"  # hydra.sweep.subdir: the job's number, then its name
     repeats = [key for key in swept if is_repeat_key(key)]
     if not repeats:
-        return r"^\d+_(.*)$"  # no seeds: each run its own setting
-    seed = repeats[0].rsplit(".", 1)[-1]  # as the job's name shortens it (resolvers.job_name)
-    return rf"^\d+_(.*?),?{seed}=[^,]*(.*)$"
+        return rf"{job}([^/]*)$"  # no seeds: each run its own setting
+    # The seed's key as the job's name shortens it, among the other swept keys.
+    named = job_name([f"{key}=" for key in swept]).split(",")
+    seed = re.escape(named[swept.index(repeats[0])].removesuffix("="))
+    return rf"{job}(?:([^/]*?),)?{seed}=[^,/]*([^/]*)$"  # within the last part of the name
 
 
 def tensorboard_address(swept: list[str], ranked_by: str) -> str:
     """The address for a sweep that varied `swept` (dotted keys) and is ranked by `ranked_by`."""
-    pinned = PINNED.get(ranked_by, (ranked_by, LOSS_VAL))
+    pinned = PINNED.get(ranked_by) or tuple(dict.fromkeys(m for m in (ranked_by, LOSS_VAL) if m in CURVES))
     query = {
         "runColorGroup": f"regex:{colour_regex(swept)}",
         "smoothing": "0",

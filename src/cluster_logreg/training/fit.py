@@ -19,7 +19,7 @@ from cluster_logreg.model.classifier import LogisticClassifier
 from cluster_logreg.training.build import build, callback_of
 from cluster_logreg.training.callbacks import LastCheckpoint, is_due
 from cluster_logreg.training.checkpoints import resume_checkpoint
-from cluster_logreg.training.hparams import end_session, log_hparams
+from cluster_logreg.training.hparams import end_session, failing_session, log_hparams
 from cluster_logreg.training.results import ended, reported, write_results
 from cluster_logreg.training.slurm import requeued
 from cluster_logreg.training.stops import divergence, report_divergence, stop_if_interrupted
@@ -44,24 +44,19 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
     log.info(f"model: {parameters_line(model)}")
 
     start = time.perf_counter()
-    try:
+    with failing_session(trainer):
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    except Exception:  # a failed run; not one stopped to be continued (Interrupted is no Exception)
-        end_session(trainer, "failed")
-        raise
-    fit_seconds = time.perf_counter() - start
-    if last_checkpoint is not None:
-        # The final weights, the ones tested (the periodic save may predate the final epoch).
-        last_checkpoint.save(trainer)
-    stop_if_interrupted(trainer, run.path, last_checkpoint, in_sweep)
-    if diverged := divergence(trainer):
-        return report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
-    # Now, into the events file the test will write to: written after the test, it would open a third
-    # file, whose name can sort before the run's first (the same second, a writer count of 10 after 9).
+        fit_seconds = time.perf_counter() - start
+        if last_checkpoint is not None:
+            # The final weights, the ones tested (the periodic save may predate the final epoch).
+            last_checkpoint.save(trainer)
+        stop_if_interrupted(trainer, run.path, last_checkpoint, in_sweep)
+        if diverged := divergence(trainer):
+            return report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
+        metrics = _final_metrics(trainer, model, datamodule)
+        if trainer.is_global_zero:  # under DDP the other processes share this directory
+            write_results(cfg, trainer, datamodule, metrics, metric, fit_seconds, trainer.current_epoch - first_epoch)
     end_session(trainer, ended(trainer))
-    metrics = _final_metrics(trainer, model, datamodule)
-    if trainer.is_global_zero:  # under DDP the other processes share this directory
-        write_results(cfg, trainer, datamodule, metrics, metric, fit_seconds, trainer.current_epoch - first_epoch)
     return metrics[metric]
 
 

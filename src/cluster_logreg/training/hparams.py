@@ -3,6 +3,8 @@ how it ended. Which columns come first is the sweep's to say (sweeps/hparams_col
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, cast
 
 from lightning import Trainer
@@ -10,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.config.schema import OPTIONS
+from cluster_logreg.core.errors import Diverged
 from cluster_logreg.core.hparams_records import Setting, session_end, session_start
 from cluster_logreg.training.callbacks import tensorboards
 
@@ -28,6 +31,19 @@ def log_hparams(trainer: Trainer, cfg: DictConfig) -> None:
 def end_session(trainer: Trainer, status: str) -> None:
     """How the run ended (`hparams_records.ENDED`); a run stopped to be continued writes none."""
     _write(trainer, session_end(status))
+
+
+@contextlib.contextmanager
+def failing_session(trainer: Trainer) -> Iterator[None]:
+    """Around a run from its fit to its results: an exception ends its session as failed. Not a stop
+    to be continued (Interrupted is no Exception), nor a divergence (recorded as diverged already)."""
+    try:
+        yield
+    except Diverged:
+        raise
+    except Exception:
+        end_session(trainer, "failed")
+        raise
 
 
 def _write(trainer: Trainer, summary: Any) -> None:
