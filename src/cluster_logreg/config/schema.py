@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from cluster_logreg.config import data_settings, model_settings
 from cluster_logreg.config.lightning_rules import LIGHTNING_RULES
@@ -32,6 +33,18 @@ def store_settings() -> None:
     for path, settings in OPTIONS.items():
         group, _, name = path.rpartition("/")
         store.store(group=group, name=name, node=settings)
+
+
+def chosen_options(cfg: Any) -> dict[str, str]:
+    """The option each group of a composed config holds, by the settings class's `_target_`:
+    {"data": "clusters", "model/optimizer": "sgd", ...}."""
+    chosen = {}
+    for path, settings in OPTIONS.items():
+        group, _, name = path.rpartition("/")
+        node = OmegaConf.select(cfg, _key_prefix(path).removesuffix("."))
+        if node is not None and node.get("_target_") == settings._target_:
+            chosen[group] = name
+    return chosen
 
 
 def _key_prefix(option: str) -> str:

@@ -25,7 +25,6 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter  # type
 from cluster_logreg.core.files import read_json, write_json
 from cluster_logreg.core.hparams_records import experiment, settings_of_session
 from cluster_logreg.core.metrics import CURVES, HPARAMS_METRICS, TRAIN
-from cluster_logreg.sweeps.summary_table import job_dirs, job_row
 
 # In the sweep directory: a run of its own for TensorBoard (named so in its list of runs), holding
 # the experiment record and the sweep's own columns (its settings' values, its metrics).
@@ -34,15 +33,15 @@ RECORD_DIR, COLUMNS_FILE = "hparams_columns", "columns.json"
 log = logging.getLogger(__name__)
 
 
-def write_hparams_columns(sweep_dir: Path, ranked_by: list[str]) -> None:
-    """Keep this sweep's columns, then give it and the sweeps beside it their records."""
+def write_hparams_columns(sweep_dir: Path, jobs: list[Path], rows: list[dict[str, Any]], ranked_by: list[str]) -> None:
+    """Keep this sweep's columns (its `jobs`' directories and summary `rows`), then give it and the
+    sweeps beside it their records."""
     (sweep_dir / RECORD_DIR).mkdir(exist_ok=True)
-    write_json(sweep_dir / RECORD_DIR / COLUMNS_FILE, _own_columns(sweep_dir, ranked_by))
+    write_json(sweep_dir / RECORD_DIR / COLUMNS_FILE, _own_columns(jobs, rows, ranked_by))
     sweeps = {d: columns for d in sorted(sweep_dir.parent.iterdir()) if (columns := _columns_of(d)) is not None}
     settings: dict[str, list[Any]] = {}
     for columns in sweeps.values():
-        for name, values in columns["settings"].items():
-            settings[name] = [*settings.get(name, []), *(v for v in values if v not in settings.get(name, []))]
+        _add_values(settings, columns["settings"])
     metrics = [m for m in HPARAMS_METRICS if any(m in columns["metrics"] for columns in sweeps.values())]
     for directory, columns in sweeps.items():
         if directory == sweep_dir or set(settings) - set(columns["settings"]) or set(metrics) - set(columns["metrics"]):
@@ -66,17 +65,20 @@ def _columns_of(directory: Path) -> dict[str, Any] | None:
         return None
 
 
-def _own_columns(sweep_dir: Path, ranked_by: list[str]) -> dict[str, Any]:
+def _add_values(settings: dict[str, list[Any]], more: dict[str, list[Any]]) -> None:
+    """Each setting's values of `more` added to its values in `settings`, each value once."""
+    for name, values in more.items():
+        known = settings.setdefault(name, [])
+        known += [v for v in values if v not in known]
+
+
+def _own_columns(jobs: list[Path], rows: list[dict[str, Any]], ranked_by: list[str]) -> dict[str, Any]:
     """Each setting's values over the jobs' session records; the metrics the jobs have, ranked first."""
     settings: dict[str, list[Any]] = {}
-    jobs = job_dirs(sweep_dir)
     for job_dir in jobs:
-        for name, value in (settings_of_session(job_dir) or {}).items():
-            settings.setdefault(name, [])
-            if value not in settings[name]:
-                settings[name].append(value)
+        _add_values(settings, {name: [value] for name, value in (settings_of_session(job_dir) or {}).items()})
     # The curves the jobs have (TensorBoard's metric columns are curves: not the fit's seconds, say).
-    curves = {key for job_dir in jobs for key in job_row(job_dir) if key in CURVES} | set(TRAIN)
+    curves = {key for row in rows for key in row if key in CURVES} | set(TRAIN)
     order = [*ranked_by, *HPARAMS_METRICS]
     return {"settings": settings, "metrics": list(dict.fromkeys(m for m in order if m in curves))}
 

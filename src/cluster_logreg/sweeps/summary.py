@@ -93,7 +93,8 @@ class SweepSummary(Callback):
         has `ended`: the figure, and the columns of TensorBoard's HParams tab."""
         with open(sweep_dir / ".summary.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel jobs ending together take turns
-            rows = [job_row(d) for d in job_dirs(sweep_dir)]
+            jobs = job_dirs(sweep_dir)
+            rows = [job_row(d) for d in jobs]
             ranked_by = self._mark(rows)
             columns = columns_of_summary(rows, ranked_by, self.mark)
             text = (
@@ -116,7 +117,7 @@ class SweepSummary(Callback):
                 from cluster_logreg.sweeps.hparams_columns import write_hparams_columns
 
                 _draw(sweep_dir / "summary.png", rows, ranked_by)
-                write_hparams_columns(sweep_dir, ranked_by)
+                write_hparams_columns(sweep_dir, jobs, rows, ranked_by)
         return text
 
     def _headline(self, rows: list[dict[str, Any]], ranked_by: list[str]) -> str:

@@ -11,7 +11,7 @@ from lightning import Trainer
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.config.schema import OPTIONS
+from cluster_logreg.config.schema import chosen_options
 from cluster_logreg.core.errors import Diverged
 from cluster_logreg.core.hparams_records import Setting, session_end, session_start
 from cluster_logreg.training.callbacks import tensorboards
@@ -58,12 +58,7 @@ def run_settings(cfg: DictConfig, accelerator: str) -> dict[str, Setting]:
     the data and the model (`model.optimizer.lr`), as dotted keys; `trainer.accelerator` the device the
     run has, not the one asked for (auto). A key that only repeats a top-level one (`data.seed`, set
     from `seed`) is left out: one column per thing a sweep can vary."""
-    settings: dict[str, Setting] = {"seed": cfg.seed}
-    for path, option in OPTIONS.items():
-        group, _, name = path.rpartition("/")
-        node = OmegaConf.select(cfg, group.replace("/", "."))
-        if node is not None and node.get("_target_") == option._target_:
-            settings[group] = name
+    settings: dict[str, Setting] = {"seed": cfg.seed, **chosen_options(cfg)}
     for group in ("data", "model"):
         settings |= _leaves(cast(dict[str, Any], OmegaConf.to_container(cfg[group], resolve=True)), f"{group}.")
     settings |= {f"trainer.{key}": cfg.trainer[key] for key in TRAINER_SETTINGS}
