@@ -4,13 +4,16 @@ points in a subprocess."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +21,50 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.config.entry import prepare_hydra
-from cluster_logreg.config.preflight import EVAL_CHECKS, PREDICT_CHECKS, TRAIN_CHECKS, preflight
+from cluster_logreg.config.entry import Entry, prepare_hydra, task_errors
+from cluster_logreg.config.preflight import preflight
 from cluster_logreg.config.refusals import what_the_user_is_told
-from cluster_logreg.config.resume import resume_arguments
 from cluster_logreg.core.errors import one_line, our_code
+from cluster_logreg.core.overrides import hydra_value
 from cluster_logreg.core.run_dir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
-CHECKS = {"train": TRAIN_CHECKS, "eval": EVAL_CHECKS, "predict": PREDICT_CHECKS}
+# What differs between two runs of the same settings: how long they took and where they wrote.
+TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint", "stacked_with")
+
+# The session's learning-rate sweep (conftest.lr_sweep): three learning rates and one that diverges, by seed.
+LRS, DIVERGING, SEEDS = ("0.01", "0.1", "1.0", "10000.0"), "10000.0", ("0", "1")
+# The session's stacked sweep (conftest.stacked_grid): every setting a stack may vary, two values each
+# (32 jobs), with three batches per epoch, so each member's own shuffling counts too; a short run,
+# validated every 5 epochs.
+GRID = (
+    "model.optimizer.lr=0.05,0.2",
+    "model.optimizer.momentum=0,0.9",
+    "model.optimizer.weight_decay=0,0.01",
+    "model.hidden_dim=2,5",
+    "seed=0,1",
+)
+SHORT = ("trainer.max_epochs=30", "trainer.check_val_every_n_epoch=5", "data.batch_size=600")
+SHORT += ("callbacks.last_checkpoint.every_n_epochs=10", "callbacks.epoch_report.every_n_epochs=10")
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A command that ran to a successful end: the directory it wrote, and what it printed."""
+
+    path: Path
+    stdout: str
+    stderr: str
+
+    @classmethod
+    def checked(cls, path: Path, result: subprocess.CompletedProcess) -> Ran:
+        assert result.returncode == 0, result.stderr[-3000:]
+        return cls(path, result.stdout, result.stderr)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
 
 
 def compose_config(config_name: str = "train", overrides: list[str] | None = None) -> DictConfig:
@@ -72,30 +109,42 @@ def leaf_keys(config_name: str = "train", overrides: list[str] | None = None) ->
     return keys
 
 
+@functools.cache
+def entry(script: str) -> Entry:
+    """src/<script>.py's own `ENTRY`: its pre-flight checks and how it reads its command line."""
+    entry: Entry = runpy.run_path(str(REPO / "src" / f"{script}.py"))["ENTRY"]
+    return entry
+
+
+def entry_config(script: str, run_dir: Path | str, overrides: Sequence[str]) -> DictConfig:
+    """The config of `python src/<script>.py <overrides>` in `run_dir`: the command line read as the
+    entry reads it (paths quoted for Hydra, `resume=` expanded), composed, and through its checks."""
+    arguments = entry(script).arguments([f"{script}.py", *overrides])[1:]
+    cfg = compose_config(script, [f"run_dir={hydra_value(str(run_dir))}", *arguments])  # a run_dir= given wins
+    with our_code():
+        preflight(cfg, entry(script).checks)
+    return cfg
+
+
 def train_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
     """What `python src/train.py <overrides>` does, without the subprocess (and without Hydra's logging:
     the console lines and the run's log file are the CLI tests'); returns the run's metrics."""
     from cluster_logreg.training.fit import train
 
-    cfg = compose_config("train", [*overrides, f"run_dir={run_dir}"])
-    preflight(cfg, TRAIN_CHECKS)
-    train(cfg)
+    train(entry_config("train", run_dir, overrides))
     return read_metrics(run_dir)
 
 
 def resume_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
     """`python src/train.py resume=<run dir> <overrides>` in process: the run's own command line, composed
     again, in its directory (a run of the command line: it needs the overrides Hydra recorded)."""
-    arguments = resume_arguments(["train.py", f"resume={run_dir}", *overrides])[1:]
-    return train_in_process(run_dir, *(a for a in arguments if not a.startswith("hydra.run.dir=")))
+    return train_in_process(run_dir, f"resume={run_dir}", *overrides)
 
 
 def evaluate_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
     from cluster_logreg.training.evaluate import evaluate
 
-    cfg = compose_config("eval", [*overrides, f"run_dir={run_dir}"])
-    preflight(cfg, EVAL_CHECKS)
-    evaluate(cfg)
+    evaluate(entry_config("eval", run_dir, overrides))
     return read_metrics(run_dir)
 
 
@@ -103,8 +152,7 @@ def predict_in_process(run_dir: Path, *overrides: str) -> Path:
     """What `python src/predict.py <overrides>` does, in this process; returns the output's path."""
     from cluster_logreg.training.predict import predict
 
-    cfg = compose_config("predict", [*overrides, f"run_dir={run_dir}"])
-    preflight(cfg, PREDICT_CHECKS)
+    cfg = entry_config("predict", run_dir, overrides)
     predict(cfg)
     return Path(cfg.output) if cfg.output else RunDir(run_dir).predictions
 
@@ -113,13 +161,15 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     return json.loads(RunDir(run_dir).metrics.read_text())
 
 
+def final_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's metrics without its times and paths: what an equal run must equal."""
+    return {k: v for k, v in read_metrics(run_dir).items() if k not in TIMES_AND_PATHS}
+
+
 def checked_config(*overrides: str, config_name: str = "train") -> DictConfig:
     """The composed config, through the entry point's pre-flight checks (in a temporary run directory)."""
     with tempfile.TemporaryDirectory() as run_dir:
-        cfg = compose_config(config_name, [f"run_dir={run_dir}", *overrides])
-        with our_code():
-            preflight(cfg, CHECKS[config_name])
-    return cfg
+        return entry_config(config_name, run_dir, overrides)
 
 
 def refusal(*overrides: str, config_name: str = "train") -> str:
@@ -131,6 +181,24 @@ def refusal(*overrides: str, config_name: str = "train") -> str:
         told = what_the_user_is_told(error)
         assert told is not None, f"a bug, not a refusal: {type(error).__name__}: {error}"
         return one_line(told)
+    raise AssertionError(f"accepted: {overrides}")
+
+
+def built_refusal(*overrides: str, in_sweep: bool = False) -> str:
+    """The line for a mistake found only once the run is built (a key that a Lightning class does not
+    take, DDP inside a local multirun): composed, checked and built in process as the entry's task does."""
+    from cluster_logreg.training.build import build
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = compose_config("train", [f"run_dir={run_dir}", *overrides])
+        try:
+            with task_errors(cfg, in_sweep=True):  # raised, as in a sweep, instead of ending this process
+                preflight(cfg, entry("train").checks)
+                build(cfg, in_sweep)
+        except Exception as error:
+            told = what_the_user_is_told(error)
+            assert told is not None, f"a bug, not a refusal: {type(error).__name__}: {error}"
+            return one_line(told)
     raise AssertionError(f"accepted: {overrides}")
 
 

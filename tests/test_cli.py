@@ -3,6 +3,7 @@ line; and a multirun. The pipeline itself is tested in process (test_default_run
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -12,55 +13,41 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from cluster_logreg.core.metrics import shown
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.sweeps.summary_table import job_dirs
-from helpers import read_metrics, refusal, run_entry, the_error_line, train_in_process
-
-TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
+from helpers import (
+    DIVERGING,
+    LRS,
+    SEEDS,
+    final_metrics,
+    read_metrics,
+    refusal,
+    run_entry,
+    the_error_line,
+)
 
 pytestmark = pytest.mark.cli
 
 
-def train_into(run_dir: Path, *overrides: str):
-    result = run_entry("train", f"hydra.run.dir={run_dir}", *overrides)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory) -> tuple[Path, str]:
-    """`python src/train.py` with nothing changed: the tutorial's 1000 full-batch epochs."""
-    run_dir = tmp_path_factory.mktemp("default") / "run"
-    result = train_into(run_dir)
-    return run_dir, result.stdout + result.stderr
-
-
 @pytest.mark.slow
-def test_the_console_shows_the_epochs_the_results_and_where_they_are_and_nothing_else(default_run):
-    run_dir, output = default_run
-    assert f"Run directory: {run_dir}" in output
+def test_the_console_shows_the_epochs_the_results_and_where_they_are_and_nothing_else(cli_run):
+    assert f"Run directory: {cli_run.path}" in cli_run.output
     # Quiet: Lightning's model table, accelerator lines and checkpoint notices are not there.
-    assert "model: LogisticClassifier, 21 parameters" in output
+    assert "model: LogisticClassifier, 21 parameters" in cli_run.output
     for noise in ("weights_only", "Trainable params", "GPU available", "TPU available", "Tip", "stopped"):
-        assert noise not in output, noise
-    assert (run_dir / ".hydra" / "config.yaml").is_file()
-    assert "Run directory" in (run_dir / "train.log").read_text()
+        assert noise not in cli_run.output, noise
+    assert (cli_run.path / ".hydra" / "config.yaml").is_file()
+    assert "Run directory" in (cli_run.path / "train.log").read_text()
 
 
 @pytest.mark.slow
-def test_the_command_line_and_the_pipeline_in_process_give_the_same_metrics(default_run, tmp_path):
-    first, _ = default_run
-    again = train_in_process(tmp_path / "again")
-    expected = read_metrics(first)
-    for key in TIMES_AND_PATHS:
-        again.pop(key), expected.pop(key)
-    assert again == expected
+def test_the_command_line_and_the_pipeline_in_process_give_the_same_metrics(cli_run, default_run):
+    assert final_metrics(default_run) == final_metrics(cli_run.path)
 
 
 @pytest.mark.slow
-def test_the_epoch_line_shows_the_values_logged_at_that_epoch(default_run):
-    run_dir, output = default_run
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+def test_the_epoch_line_shows_the_values_logged_at_that_epoch(cli_run):
+    events = EventAccumulator(str(cli_run.path), size_guidance={"scalars": 0})
     events.Reload()
-    lines = [line for line in output.splitlines() if "epoch " in line and "/1000" in line]
+    lines = [line for line in cli_run.output.splitlines() if "epoch " in line and "/1000" in line]
     assert [line.split("epoch")[1].split("/")[0].strip() for line in lines] == [str(e) for e in range(100, 1001, 100)]
     for line in lines:
         epoch = int(line.split("epoch")[1].split("/")[0])
@@ -70,18 +57,15 @@ def test_the_epoch_line_shows_the_values_logged_at_that_epoch(default_run):
 
 
 @pytest.mark.slow
-def test_multirun_writes_one_complete_directory_per_job(tmp_path):
-    result = run_entry(
-        "train", "-m", "model.optimizer.lr=0.01,0.1", "trainer.max_epochs=20", f"hydra.sweep.dir={tmp_path}"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = job_dirs(tmp_path)
+def test_multirun_writes_one_complete_directory_per_job(lr_sweep):
+    jobs = job_dirs(lr_sweep.path)
     # Named by number and what they vary: TensorBoard names each run after its directory.
-    assert [p.name for p in jobs] == ["0_lr=0.01,max_epochs=20", "1_lr=0.1,max_epochs=20"]
-    for job, lr in zip(jobs, ("0.01", "0.1"), strict=True):
-        assert read_metrics(job)["epochs"] == 20
+    expected = [(lr, seed) for lr in LRS for seed in SEEDS]
+    assert [p.name for p in jobs] == [f"{n}_lr={lr},seed={seed}" for n, (lr, seed) in enumerate(expected)]
+    for job, (lr, seed) in zip(jobs, expected, strict=True):
+        assert read_metrics(job)["epochs"] == (10 if lr == DIVERGING else 1000)  # a diverged job stops at once
         assert list(job.glob("events.out.tfevents.*"))
-        assert f"model.optimizer.lr={lr}" in RunDir(job).overrides.read_text()
+        assert RunDir(job).overrides.read_text() == f"- model.optimizer.lr={lr}\n- seed={seed}\n"
     assert read_metrics(jobs[0])["loss/test"] != read_metrics(jobs[1])["loss/test"]
 
 
@@ -131,13 +115,14 @@ def test_gpu_where_there_is_none_gives_one_clear_line(tmp_path):
 
 @pytest.mark.gpu
 def test_training_on_the_gpu(tmp_path):
-    train_into(tmp_path, "trainer.accelerator=gpu", "trainer.max_epochs=50")
+    result = run_entry("train", f"hydra.run.dir={tmp_path}", "trainer.accelerator=gpu", "trainer.max_epochs=50")
+    assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_metrics(tmp_path)
     assert metrics["accelerator"] == "cuda" and metrics["acc/test"] >= 0.95 and metrics["acc/true"] >= 0.95
 
 
 @pytest.mark.slow
-def test_multirun_with_a_bad_job_runs_the_good_one_and_fails(tmp_path):
+def test_multirun_with_a_bad_job_runs_the_good_one_and_fails_at_the_end(tmp_path):
     result = run_entry("train", "-m", "data.n_per_class=100,0", "trainer.max_epochs=10", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: data.n_per_class=0")
@@ -146,6 +131,11 @@ def test_multirun_with_a_bad_job_runs_the_good_one_and_fails(tmp_path):
     assert RunDir(good).metrics.is_file() and not RunDir(bad).metrics.exists()
     # The table and where it is are still printed at the end, before the error line.
     assert "Sweep summary" in result.stdout and "failed: data.n_per_class=0" in result.stdout
+    with open(tmp_path / "summary.csv", newline="") as file:
+        ok, failed = csv.DictReader(file)
+    assert ok["status"] == "ok" and ok["best"] == "yes" and float(ok["acc/true"]) > 0.9
+    assert failed["status"] == "failed" and failed["reason"].startswith("data.n_per_class=0 is not valid")
+    assert failed["acc/test"] == ""
 
 
 def test_a_bad_checkpoint_gives_one_clear_line(tmp_path):

@@ -1,8 +1,10 @@
 """Property-based: any value for any setting either runs or is refused in one clean line.
 
 Hypothesis draws a setting of the real composed config and a hostile value for it (a wrong type,
-out of range, empty, huge, NaN, infinite, negative). The examples are derandomized, so CI always
-tries the same ones; the number of examples is bounded to keep the suite within minutes.
+out of range, empty, huge, NaN, infinite, negative). In process, a hundred are composed, checked,
+built and trained as the entry's task does; through the real command line, two more, for what only
+the process shows (its exit status, its stderr). The examples are derandomized, so CI always tries the
+same ones, and the example database is off (nothing written beside the tests).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from cluster_logreg.config.rules import DIRECTORY, FILE
 from cluster_logreg.config.schema import RULES
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.core.run_dir import RunDir
-from helpers import checked_config, leaf_keys, run_entry, the_error_line
+from helpers import leaf_keys, run_entry, the_error_line, train_in_process
 
 
 def settable_keys() -> list[str]:
@@ -34,6 +36,7 @@ HOSTILE = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
+TOO_SLOW = HealthCheck.too_slow  # a run, not a function call: each example takes a moment
 
 
 def assert_clean_refusal(error: BaseException, key: str) -> None:
@@ -42,25 +45,25 @@ def assert_clean_refusal(error: BaseException, key: str) -> None:
     assert "\n" not in line and "Traceback" not in line
 
 
-@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(key=st.sampled_from(KEYS), value=HOSTILE)
-def test_any_value_is_refused_cleanly_or_builds(key, value, tmp_path_factory):
-    """Composing, checking and building the objects (where Lightning checks its own arguments)."""
-    from cluster_logreg.training.build import build
+# Small and short, so a value that is accepted runs in a moment; the drawn override comes last and wins.
+QUICK = ("data.n_per_class=50", "trainer.max_epochs=3", "+trainer.max_time=00:00:00:30")
 
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[TOO_SLOW])
+@given(key=st.sampled_from(KEYS), value=HOSTILE)
+def test_any_value_is_refused_cleanly_or_runs(key, value, tmp_path_factory):
+    """Composed, checked, built and trained in process, as the entry's task does (Lightning checks its
+    own arguments when it is built, and some values fail only while training)."""
     try:
-        build(checked_config(f"{key}={value}"))
+        train_in_process(tmp_path_factory.mktemp("run"), *QUICK, f"{key}={value}")
     except Exception as error:
         assert_clean_refusal(error, key)
 
 
-# Small and short, so a value that is accepted runs in seconds; the drawn override comes last and wins.
-QUICK = ("data.n_per_class=50", "trainer.max_epochs=3", "+trainer.max_time=00:00:00:30")
-
-
 @pytest.mark.cli
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2, deadline=None, derandomize=True, database=None, suppress_health_check=[TOO_SLOW])
 @given(key=st.sampled_from(KEYS), value=HOSTILE)
 def test_any_value_runs_or_fails_in_one_line(key, value, tmp_path_factory):
     """The real `python src/train.py` end to end: exit 0, or one `error:` line and no traceback."""

@@ -1,5 +1,6 @@
-"""The default run (the tutorial's 1000 full-batch epochs), in process: its metrics, checkpoints,
-TensorBoard events, and eval on its checkpoint. What only the command line shows is test_cli.py's."""
+"""The default run (the tutorial's 1000 full-batch epochs, conftest.default_run), in process: its metrics,
+checkpoints, TensorBoard events, and eval on its checkpoint. What only the command line shows is
+test_cli.py's."""
 
 from __future__ import annotations
 
@@ -15,14 +16,6 @@ from cluster_logreg.core.run_dir import RunDir
 from helpers import evaluate_in_process, read_metrics, refusal, train_in_process
 
 LOGGED = (*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED)
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory) -> Path:
-    """`python src/train.py` with nothing changed, in this process."""
-    run_dir = tmp_path_factory.mktemp("default") / "run"
-    train_in_process(run_dir)
-    return run_dir
 
 
 def test_default_run_reproduces_the_tutorial_above_99_percent(default_run):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from cluster_logreg.config.rules import CPU_CORES
-from helpers import REPO, checked_config, refusal, run_command, run_entry, the_error_line
+from helpers import REPO, built_refusal, checked_config, refusal, run_command, run_entry, the_error_line
 
 SEED_TYPO = "seeed=5 is not a setting; valid: one of the config's keys (did you mean seed?)"
 
@@ -28,20 +28,24 @@ def test_an_unknown_key_without_plus_gets_the_line_it_gets_with_plus(typed, line
         assert refusal(f"+{typed}") == refusal(typed)
 
 
-@pytest.mark.cli
 @pytest.mark.parametrize(
     ("typed", "closest"),
     [
         ("trainer.max_epoch=5", "did you mean trainer.max_epochs?"),  # Lightning's Trainer
-        (
-            "logger.tensorboard.nam='x'",
-            "did you mean logger.tensorboard.name?",
-        ),  # TensorBoard's writer, through Lightning
+        ("logger.tensorboard.nam='x'", "did you mean logger.tensorboard.name?"),  # TensorBoard's, through Lightning
     ],
 )
-def test_a_key_a_lightning_class_does_not_take_gets_the_same_line_with_or_without_plus(typed, closest, tmp_path):
-    lines = [the_error_line(run_entry("train", f"{plus}{typed}", f"hydra.run.dir={tmp_path}")) for plus in ("", "+")]
-    assert lines == [f"error: {typed} is not a setting; valid: one of the config's keys ({closest})"] * 2
+def test_a_key_a_lightning_class_does_not_take_gets_the_same_line_with_or_without_plus(typed, closest):
+    # Without +, the schema refuses it while Hydra composes; with +, the class refuses it when it is built.
+    line = f"{typed} is not a setting; valid: one of the config's keys ({closest})"
+    assert [refusal(typed), built_refusal(f"+{typed}")] == [line, line]
+
+
+@pytest.mark.slow
+@pytest.mark.cli
+def test_a_key_a_lightning_class_does_not_take_is_one_line_on_the_command_line(tmp_path):
+    line = the_error_line(run_entry("train", "+trainer.max_epoch=5", f"hydra.run.dir={tmp_path}"))
+    assert line == f"error: {built_refusal('+trainer.max_epoch=5')}"  # what the test above sees in process
 
 
 @pytest.mark.parametrize(
@@ -95,3 +99,8 @@ def test_more_cpu_processes_than_cores_is_said_not_refused(caplog):
         f"{CPU_CORES} cores: they share the cores and wait for each other at every step; "
         f"faster: trainer.devices <= {CPU_CORES}"
     ]
+
+
+def test_ddp_inside_a_local_multirun_is_refused_clearly():
+    line = built_refusal("trainer=ddp", "trainer.max_epochs=2", in_sweep=True)
+    assert "cannot run inside a local Hydra multirun" in line and "hydra/launcher=slurm" in line

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cluster_logreg.config.resume import resume_arguments
 from cluster_logreg.core.errors import UserError
 from cluster_logreg.core.run_dir import RunDir
-from cluster_logreg.sweeps.summary_table import job_dirs
 from helpers import (
     REPO,
+    entry_config,
     evaluate_in_process,
     read_metrics,
     refusal,
@@ -33,6 +31,7 @@ from helpers import (
 # -- divergence ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.cli
 def test_a_diverging_run_stops_early_and_says_so(tmp_path):
     result = run_entry("train", "model.optimizer.lr=1e6", f"hydra.run.dir={tmp_path}")
@@ -44,33 +43,7 @@ def test_a_diverging_run_stops_early_and_says_so(tmp_path):
     assert torch.load(RunDir(tmp_path).last_checkpoint, weights_only=True)["epoch"] == 10
 
 
-@pytest.mark.cli
-@pytest.mark.slow
-def test_a_sweep_shows_the_diverged_job_and_completes_the_others(tmp_path):
-    result = run_entry(
-        "train", "-m", "model.optimizer.lr=0.01,1e6,0.1", "trainer.max_epochs=30", f"hydra.sweep.dir={tmp_path}"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| ")][1:]
-    statuses = [row.split(" | ")[2] for row in summary]
-    assert statuses[0] == "ok" and statuses[2] == "ok"
-    assert statuses[1].startswith("diverged: the run diverged: loss/train became nan")
-    assert "**best**" not in summary[1]
-    _, diverged, completed = job_dirs(tmp_path)
-    assert read_metrics(diverged)["status"] == "diverged"
-    assert read_metrics(completed)["status"] == "completed"
-
-
 # -- checkpoints are data, not code ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A run of the command line (resume needs the overrides Hydra records), 20 epochs."""
-    run_dir = tmp_path_factory.mktemp("trained") / "run"
-    result = run_entry("train", f"hydra.run.dir={run_dir}", "trainer.max_epochs=20")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
 
 
 class CreatesAFile:
@@ -84,6 +57,7 @@ class CreatesAFile:
 
 
 def crafted(trained: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of `trained`'s last checkpoint that would run code on load, and the file that code makes."""
     marker = tmp_path / "code_ran"
     checkpoint = torch.load(RunDir(trained).last_checkpoint, weights_only=True)
     checkpoint["hyper_parameters"]["note"] = CreatesAFile(marker)
@@ -92,23 +66,19 @@ def crafted(trained: Path, tmp_path: Path) -> tuple[Path, Path]:
     return path, marker
 
 
-@pytest.mark.cli
-def test_eval_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
-    path, marker = crafted(trained, tmp_path)
-    line = the_error_line(run_entry("eval", f"ckpt_path={path}", f"hydra.run.dir={tmp_path}/eval"))
-    assert line.startswith(f"error: ckpt_path='{path}' is refused: loading it would run code, not just read data")
+def test_eval_refuses_a_checkpoint_that_would_run_code(default_run, tmp_path):
+    path, marker = crafted(default_run, tmp_path)
+    with pytest.raises(UserError) as refused:
+        evaluate_in_process(tmp_path / "eval", f"ckpt_path={path}")
+    line = str(refused.value)
+    assert line.startswith(f"ckpt_path='{path}' is refused: loading it would run code, not just read data")
     assert "(it would call getattr)" in line  # how pickle reaches Path.touch
     assert not marker.exists()
 
 
-def copy_of(trained: Path, tmp_path: Path) -> Path:
-    """A run directory of its own to damage, as a finished run leaves it."""
-    return Path(shutil.copytree(trained, tmp_path / "run"))
-
-
-def test_resume_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
-    run_dir = copy_of(trained, tmp_path)
-    path, marker = crafted(trained, tmp_path)
+def test_resume_refuses_a_checkpoint_that_would_run_code(finished_run, tmp_path):
+    run_dir = finished_run
+    path, marker = crafted(run_dir, tmp_path)
     last = RunDir(run_dir).last_checkpoint
     path.replace(last)
     with pytest.raises(UserError) as refused:
@@ -117,32 +87,32 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.cli
-def test_resume_refuses_a_checkpoint_of_another_model_shape(trained, tmp_path):
-    run_dir = copy_of(trained, tmp_path)
-    result = run_entry("train", f"resume={run_dir}", "model.hidden_dim=7")
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        f"error: resume='{RunDir(run_dir).last_checkpoint}' does not fit this model: net.0.bias is [5] in the file, "
+def test_resume_refuses_a_checkpoint_of_another_model_shape(finished_run):
+    run_dir = finished_run
+    with pytest.raises(UserError) as refused:
+        resume_in_process(run_dir, "model.hidden_dim=7")
+    assert str(refused.value) == (
+        f"resume='{RunDir(run_dir).last_checkpoint}' does not fit this model: net.0.bias is [5] in the file, "
         "[7] in the model (model.hidden_dim=7, 2 features in the data); valid: a checkpoint of the same model shape, "
         "or the settings it was trained with"
-    ]
+    )
 
 
 @pytest.mark.parametrize("damage", ["text", "truncated"])
-def test_resume_from_a_damaged_last_checkpoint_names_the_file(damage, trained, tmp_path):
-    run_dir = copy_of(trained, tmp_path)
+def test_resume_from_a_damaged_last_checkpoint_names_the_file(damage, finished_run):
+    run_dir = finished_run
     last = RunDir(run_dir).last_checkpoint
     last.write_bytes(b"not a checkpoint\n" if damage == "text" else last.read_bytes()[:500])
     # Refused before the run (a pre-flight check), in the words the command line prints.
-    arguments = [a for a in resume_arguments(["train.py", f"resume={run_dir}"])[1:] if not a.startswith("hydra.")]
-    line = refusal(*arguments, f"run_dir={run_dir}")
+    with pytest.raises(UserError) as refused:
+        entry_config("train", run_dir, [f"resume={run_dir}"])
+    line = str(refused.value)
     assert line.startswith(f"resume='{last}' is not a checkpoint (not a complete zip archive)")
 
 
 @pytest.mark.parametrize(("setting", "changed"), [("hidden_dim", 7), ("n_features", 3)])
-def test_eval_of_a_checkpoint_whose_weights_do_not_fit_its_settings(setting, changed, trained, tmp_path):
-    checkpoint = torch.load(RunDir(trained).last_checkpoint, weights_only=True)
+def test_eval_of_a_checkpoint_whose_weights_do_not_fit_its_settings(setting, changed, default_run, tmp_path):
+    checkpoint = torch.load(RunDir(default_run).last_checkpoint, weights_only=True)
     checkpoint["hyper_parameters"][setting] = changed  # the settings now describe another model shape
     path = tmp_path / "edited.ckpt"
     torch.save(checkpoint, path)
@@ -158,16 +128,16 @@ def test_eval_of_a_checkpoint_whose_weights_do_not_fit_its_settings(setting, cha
 
 @pytest.mark.cli
 @pytest.mark.slow
-def test_four_runs_started_together_get_four_complete_directories(tmp_path):
+def test_runs_started_together_get_a_complete_directory_each(tmp_path):
     # From another working directory, so the default outputs/train/runs/<time>_<pid> pattern is the one used.
     command = [sys.executable, str(REPO / "src" / "train.py"), "trainer.max_epochs=5"]
     with contextlib.ExitStack() as stack:
         start = lambda: stack.enter_context(started(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True))  # noqa: E731
-        processes = [start() for _ in range(4)]
+        processes = [start() for _ in range(3)]
         for process in processes:
             assert process.wait(timeout=300) == 0, process.stderr.read()
     run_dirs = list((tmp_path / "outputs" / "train" / "runs").iterdir())
-    assert len(run_dirs) == 4
+    assert len(run_dirs) == 3
     for run_dir in run_dirs:
         assert read_metrics(run_dir)["epochs"] == 5
         assert RunDir(run_dir).last_checkpoint.is_file()
@@ -181,11 +151,11 @@ def test_four_runs_started_together_get_four_complete_directories(tmp_path):
 
 @pytest.mark.cli
 @pytest.mark.parametrize("script", ["train", "eval"])
-def test_an_unwritable_outputs_location_is_refused_at_start(script, trained, tmp_path):
+def test_an_unwritable_outputs_location_is_refused_at_start(script, default_run, tmp_path):
     (tmp_path / "outputs").write_text("a file where the outputs directory should be\n")
     command = [sys.executable, str(REPO / "src" / f"{script}.py")]
     if script == "eval":
-        command.append(f"ckpt_path={RunDir(trained).last_checkpoint}")
+        command.append(f"ckpt_path={RunDir(default_run).last_checkpoint}")
     result = run_command(command, cwd=tmp_path)
     line = the_error_line(result)
     assert line.startswith("error: the run directory cannot be written: Not a directory: 'outputs/")
@@ -204,7 +174,10 @@ def test_an_output_path_inside_a_file_is_refused_before_training(key, tmp_path):
 def test_data_too_large_for_memory_is_refused_before_allocation():
     line = refusal("data.n_per_class=100000000000")
     assert line.startswith("data.n_per_class=100000000000 (with data.n_features=2, data.batch_size=null, ")
-    assert "needs about 1.84e+04 GB of memory" in line and "valid: settings that fit in the" in line
+    # Why, in the line's own figures: the estimate is more than the memory this machine has free.
+    said = r"needs about (\S+) GB of memory, more than this machine has free; valid: settings that fit in the (\S+) GB"
+    needed, free = map(float, re.search(said, line).groups())
+    assert needed > free
 
 
 @pytest.mark.cli

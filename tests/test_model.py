@@ -32,17 +32,25 @@ def test_loss_from_logits_equals_the_tutorials_sigmoid_then_bce(scale):
     assert torch.allclose(ours, tutorial, rtol=1e-5, atol=1e-6)
 
 
-def test_loss_from_logits_stays_exact_where_sigmoid_then_bce_saturates():
-    # Confidently wrong by a logit of 40: the true loss is 40 for each point.
-    logits, y = torch.tensor([40.0, -40.0]), torch.tensor([0.0, 1.0])
-    assert torch.isclose(nn.BCEWithLogitsLoss()(logits, y), torch.tensor(40.0))
-    # sigmoid(40) rounds to 1.0 in float32, so BCELoss hits its clamp of 100 for the first point.
-    assert torch.isclose(nn.BCELoss()(torch.sigmoid(logits), y), torch.tensor(70.0))
-
-
-def test_each_stage_has_its_own_accuracy_metric():
+def test_the_loss_stays_exact_where_the_tutorials_sigmoid_then_bce_saturates():
+    # Confidently wrong by a logit of 40: the true loss is 40 for each point. The tutorial's sigmoid
+    # rounds to 1.0 in float32 there, and its BCELoss clamps the log at -100 (70 on average here).
     model = LogisticClassifier(optimizer=SGD)
-    assert len({id(model.train_acc), id(model.val_acc), id(model.test_acc)}) == 3
+    assert torch.isclose(model.loss_fn(torch.tensor([40.0, -40.0]), torch.tensor([0.0, 1.0])), torch.tensor(40.0))
+
+
+def test_a_stage_s_accuracy_counts_only_that_stage_s_points():
+    torch.manual_seed(0)
+    model = LogisticClassifier(optimizer=SGD)
+    x, y = torch.randn(10, 2), torch.tensor([0.0, 1.0] * 5)
+    with torch.no_grad():
+        model.training_step((x, 1 - y), 0)  # training points the model gets wrong where it gets these right
+        model.validation_step((x, y), 0)
+        model.test_step((x[:4], y[:4]), 0)
+        right = (model(x) > 0).float() == y
+    assert model.val_acc.compute() == right.float().mean()
+    assert model.test_acc.compute() == right[:4].float().mean()
+    assert model.train_acc.compute() == 1 - right.float().mean()
 
 
 def fit_in_process(tmp_path, n_per_class: int, max_epochs: int) -> tuple[Trainer, LogisticClassifier, object]:

@@ -15,14 +15,12 @@ import pytest
 
 from cluster_logreg.core.errors import UserError
 from cluster_logreg.core.run_dir import RunDir
-from helpers import REPO, predict_in_process, run_entry, started, the_error_line, train_in_process
+from helpers import REPO, predict_in_process, run_entry, started, the_error_line
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("trained") / "run"
-    train_in_process(run, "trainer.max_epochs=20")
-    return run
+@pytest.fixture
+def trained_run(default_run) -> Path:
+    return default_run
 
 
 def points(path: Path, n: int = 3) -> Path:
@@ -44,7 +42,8 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_read(spelling
     }[spelling]
     if spelling == "a symlink":
         output.symlink_to(given)
-    result = run_entry("predict", f"ckpt_path={trained_run}", f"input={given}", f"output={output}")
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    result = run_entry("predict", f"ckpt_path={trained_run}", f"input={given}", f"output={output}", run)
     line = the_error_line(result)
     assert line == f"error: output='{output}' is the input file (input='{given}'); valid: another file than the input"
     assert given.read_bytes() == before
@@ -80,9 +79,11 @@ def test_an_existing_file_is_replaced_only_if_predict_wrote_it(trained_run, tmp_
         predict_in_process(tmp_path / "p3", f"ckpt_path={trained_run}", f"input={given}", f"output={checkpoint}")
 
 
+@pytest.mark.slow
 @pytest.mark.cli
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_prediction_stopped_by_a_signal_exits_as_train_does_and_leaves_no_file(signum, trained_run, tmp_path):
+def test_a_prediction_stopped_by_a_signal_exits_as_train_does_and_leaves_no_file(trained_run, tmp_path):
+    # Ctrl-C; SIGTERM takes the same handler (training.predict), and train's tests send it.
+    signum = signal.SIGINT
     # Long enough to be caught part-way: 500,000 rows, 100 at a time (the whole file takes seconds).
     given = points(tmp_path / "points.csv", n=500_000)
     output = tmp_path / "labels.csv"
@@ -104,6 +105,7 @@ def test_a_prediction_stopped_by_a_signal_exits_as_train_does_and_leaves_no_file
     assert f"interrupted: stopped by {name}" in (tmp_path / "run" / "predict.log").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.cli
 def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(trained_run, tmp_path):
     """Lightning's banners, tips, deprecation warnings and its SLURM advice (srun on PATH) stay out."""
@@ -112,15 +114,21 @@ def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(trained_ru
     (fake_bin / "srun").write_text("#!/bin/sh\nexit 0\n")
     (fake_bin / "srun").chmod(0o755)
     env = {"PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
-    given = points(tmp_path / "points.csv")
+    given = tmp_path / "points.csv"
+    given.write_text("x0,x1\n3.8,3.8\n-1.2,-1.2\n")  # the two clusters' centres
     result = run_entry("predict", f"ckpt_path={trained_run}", f"input={given}", f"hydra.run.dir={tmp_path}/p", env=env)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     loggers = {line.split("][")[1] for line in result.stdout.splitlines()}
     assert loggers == {"cluster_logreg.training.predict"}, result.stdout
+    predictions = RunDir(tmp_path / "p").predictions
+    assert f"Predictions: {predictions}" in result.stdout
+    lines = predictions.read_text().splitlines()
+    assert lines[0] == "probability_of_1,predicted_label" and [line.split(",")[1] for line in lines[1:]] == ["0", "1"]
+    assert float(lines[1].split(",")[0]) < 0.1 < 0.9 < float(lines[2].split(",")[0])
     # A mistake found while predicting (after Lightning has started): one line, nothing before it.
     (tmp_path / "bad.csv").write_text("x0,x1\n1,2\n3,four\n")
     bad = (f"ckpt_path={trained_run}", f"input={tmp_path}/bad.csv", f"output={tmp_path}/x.csv")
-    result = run_entry("predict", *bad, env=env)
+    result = run_entry("predict", *bad, f"hydra.run.dir={tmp_path}/bad", env=env)
     assert the_error_line(result) == (
         f"error: input='{tmp_path}/bad.csv' has 'four' in row 3, column 'x1'; valid: numbers in every feature column"
     )

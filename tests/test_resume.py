@@ -3,6 +3,7 @@ and a save killed half-way leaves the previous checkpoint whole."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,16 +14,11 @@ import pytest
 import torch
 
 from cluster_logreg.core.run_dir import RunDir
-from helpers import REPO, read_metrics, run_entry, started, train_in_process
+from helpers import REPO, final_metrics, run_entry, started, train_in_process
 
 # Several batches per epoch (1600 training points, batches of 600), so the shuffling state must
 # survive the interruption too; last.ckpt every 20 epochs, so SIGKILL loses a few epochs.
 SETTINGS = ("trainer.max_epochs=300", "data.batch_size=600", "callbacks.last_checkpoint.every_n_epochs=20")
-TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
-
-
-def final_metrics(run_dir: Path) -> dict:
-    return {k: v for k, v in read_metrics(run_dir).items() if k not in TIMES_AND_PATHS}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +49,11 @@ def start_and_stop(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "kept_elsewhere"),
-    # SIGTERM with the last checkpoint kept elsewhere (callbacks.last_checkpoint.path): every save,
-    # the hint and resume follow the setting.
-    [(signal.SIGINT, False), (signal.SIGTERM, True), (signal.SIGKILL, False)],
-    ids=["SIGINT", "SIGTERM-checkpoint-elsewhere", "SIGKILL"],
+    # SIGTERM (Ctrl-C's SIGINT takes the same handler: the test below) with the last checkpoint kept
+    # elsewhere (callbacks.last_checkpoint.path): every save, the hint and resume follow the setting.
+    # SIGKILL: no chance to save, the run continues from its last periodic checkpoint.
+    [(signal.SIGTERM, True), (signal.SIGKILL, False)],
+    ids=["SIGTERM-checkpoint-elsewhere", "SIGKILL"],
 )
 def test_a_killed_run_resumes_to_the_uninterrupted_metrics(signum, kept_elsewhere, uninterrupted, tmp_path):
     run_dir = tmp_path / "run"
@@ -65,7 +62,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_metrics(signum, kept_elsewher
     stopped = start_and_stop(run_dir, signum, *setting, checkpoint=last)
     assert stopped.returncode in (128 + signum, -signum), stopped.stderr[-3000:]
     assert not RunDir(run_dir).metrics.exists()  # nothing that looks finished
-    if signum != signal.SIGKILL:  # these two save the epoch they stop after, and say how to go on
+    if signum != signal.SIGKILL:  # it saves the epoch it stops after, and says how to go on
         assert f"interrupted: stopped by {signum.name} after epoch" in stopped.stderr
         assert f"{last} holds it: continue with python src/train.py resume={run_dir}" in stopped.stderr
         assert "Traceback" not in stopped.stderr
@@ -92,6 +89,7 @@ AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2**27)}, "e
 """
 
 
+@pytest.mark.slow
 def test_a_save_killed_half_way_leaves_the_previous_checkpoint_loadable(tmp_path):
     from cluster_logreg.training.checkpoints import AtomicCheckpointIO, read_checkpoint
 
@@ -121,3 +119,26 @@ def test_sigterm_before_training_started_exits_as_interrupted():
     with pytest.raises(Interrupted, match="before training started") as stopped:
         StopOnSignal().on_train_start(SimpleNamespace(received_sigterm=True), None)
     assert stopped.value.exit_status == 128 + signal.SIGTERM
+
+
+def test_ctrl_c_stops_at_the_end_of_the_epoch_as_sigterm_does_and_a_second_one_at_once():
+    from types import SimpleNamespace
+
+    from cluster_logreg.training.callbacks import StopOnSignal
+
+    stop, previous = StopOnSignal(), {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    any_process = SimpleNamespace(reduce_boolean_decision=lambda decision, all: decision)  # one process: its own
+    trainer = SimpleNamespace(received_sigterm=False, strategy=any_process, should_stop=False)
+    try:
+        stop.on_train_start(trainer, None)  # its handlers, as a fit installs them
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            stop.received, trainer.should_stop = None, False
+            os.kill(os.getpid(), signum)
+            assert stop.received == signum and not trainer.should_stop  # the epoch goes on to its end
+            stop.on_train_epoch_end(trainer, None)
+            assert trainer.should_stop and stop.received == signum  # then the fit stops, saying which signal
+        with pytest.raises(KeyboardInterrupt):  # Ctrl-C again: at once
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

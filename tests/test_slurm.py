@@ -1,5 +1,7 @@
-"""On a real SLURM (`bash .ci/slurm.sh start`, which .ci/run does): the SLURM sweep, a DDP sweep and
-`srun` DDP give the single process's metrics; a request the cluster cannot run ends in one line."""
+"""On a real SLURM (`bash .ci/slurm.sh start`, which .ci/run does): the SLURM sweep and a DDP sweep give
+the single process's metrics, `srun` starts a run's DDP processes; a request the cluster cannot run ends in
+one line; preempted and requeued runs continue by themselves; jobs that end without a result are failed
+jobs of their sweep, not a wait."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.sweeps.summary_table import job_dirs
-from helpers import REPO, read_metrics, run_command, run_entry, started, the_error_line, train_in_process
+from helpers import REPO, final_metrics, read_metrics, run_command, run_entry, started, the_error_line, train_in_process
 
 pytestmark = [pytest.mark.slurm, pytest.mark.cli]
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the [sweep] extra")
@@ -70,12 +72,11 @@ def test_a_ddp_sweep_on_slurm_matches_a_single_process(single, tmp_path):
 
 
 @pytest.mark.slow
-def test_srun_ddp_matches_a_single_process(single, tmp_path):
-    command = ["srun", "-N1", "--ntasks-per-node=2", "--cpus-per-task=1", sys.executable, "src/train.py"]
-    command += ["trainer=ddp", "trainer.devices=2", EPOCHS, f"hydra.run.dir={tmp_path}"]
-    result = run_command(command)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert_same_metrics(read_metrics(tmp_path), single, rel=1e-4)
+def test_srun_starts_the_ddp_processes_of_a_run(srun_ddp):
+    # The README's way on a cluster; that DDP under SLURM gives the single process's metrics is the DDP
+    # sweep's test above (full batches: with mini-batches, two processes see other batches than one).
+    log = (srun_ddp / "train.log").read_text()  # both processes log there (SLURM started them, not Lightning)
+    assert "Starting with 2 processes" in log and read_metrics(srun_ddp)["status"] == "completed"
 
 
 @pytest.mark.parametrize(
@@ -87,25 +88,35 @@ def test_srun_ddp_matches_a_single_process(single, tmp_path):
     ],
 )
 def test_a_request_the_cluster_cannot_run_ends_at_once_in_one_line(setting, said, tmp_path):
-    start = time.monotonic()
     result = run_entry("train", "-m", "hydra/launcher=slurm", setting, EPOCHS, f"hydra.sweep.dir={tmp_path}")
     line = the_error_line(result)
     assert line.startswith("error: SLURM cannot run the sweep's jobs") and said in line and setting in line
-    assert time.monotonic() - start < 60
-    assert not list(tmp_path.glob("*/metrics.json"))
+    # At once: refused before anything was submitted (no job waits in the queue for a node that cannot come).
+    assert not (tmp_path / ".submitit").exists() and not list(tmp_path.iterdir())
 
 
 # -- preemption continues by itself ----------------------------------------------------------------
 
-# Long enough to be caught part-way (several batches an epoch, a checkpoint every 100 epochs).
-PREEMPTED = ("trainer.max_epochs=1500", "data.batch_size=600", "callbacks.last_checkpoint.every_n_epochs=100")
-TIMES_AND_PATHS = ("fit_seconds", "samples_per_second", "best_checkpoint")
+# Long enough to be caught part-way (several batches an epoch, a checkpoint every 50 of 600 epochs).
+PREEMPTED = ("trainer.max_epochs=600", "data.batch_size=600", "callbacks.last_checkpoint.every_n_epochs=50")
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
-    metrics = train_in_process(tmp_path_factory.mktemp("uninterrupted"), *PREEMPTED)
-    return {k: v for k, v in metrics.items() if k not in TIMES_AND_PATHS}
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    train_in_process(run_dir, *PREEMPTED)
+    return final_metrics(run_dir)
+
+
+@pytest.fixture(scope="module")
+def srun_ddp(tmp_path_factory) -> Path:
+    """Two DDP processes under `srun` (the README's way on a cluster), uninterrupted."""
+    run_dir = tmp_path_factory.mktemp("srun_ddp")
+    command = ["srun", "-N1", "--ntasks-per-node=2", "--cpus-per-task=1", sys.executable, "src/train.py"]
+    command += ["trainer=ddp", "trainer.devices=2", *PREEMPTED, f"hydra.run.dir={run_dir}"]
+    result = run_command(command)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
 
 
 def wait_for(path_glob: Callable[[], list[Path]], seconds: float = 120) -> Path:
@@ -151,10 +162,6 @@ def batch_job(tmp_path: Path, run_dir: Path, ddp: bool = False) -> str:
     ).stdout.strip()
 
 
-def final(run_dir: Path) -> dict:
-    return {k: v for k, v in read_metrics(run_dir).items() if k not in TIMES_AND_PATHS}
-
-
 @pytest.mark.slow
 def test_requeued_runs_continue_by_themselves_to_the_uninterrupted_metrics(uninterrupted, tmp_path):
     """Two batch jobs at once (one CPU each): one gets SIGUSR1 (what `sbatch --signal=B:USR1@<s>`
@@ -175,7 +182,7 @@ def test_requeued_runs_continue_by_themselves_to_the_uninterrupted_metrics(unint
         wait_for_metrics(run_dir)
         # No `resume=` was typed: each continued by itself, and tested its final weights.
         assert "resume: continuing the requeued job from" in (run_dir / "train.log").read_text(), how
-        assert final(run_dir) == uninterrupted, how
+        assert final_metrics(run_dir) == uninterrupted, how
 
 
 def wait_for_metrics(run_dir: Path) -> None:
@@ -184,20 +191,18 @@ def wait_for_metrics(run_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_requeued_ddp_run_continues_by_itself_to_the_uninterrupted_ddp_metrics(tmp_path):
-    """Two processes under srun (2 CPUs: the node's all, so one job after the other). SIGUSR1 goes to
-    both (`sbatch --signal=USR1@<s>` without `B:`); they stop after the same epoch, process 0 asks
-    SLURM to requeue the job, and both continue from the checkpoint."""
-    batch_job(tmp_path / "uninterrupted", tmp_path / "uninterrupted" / "run", ddp=True)
-    job = batch_job(tmp_path / "usr1", tmp_path / "usr1" / "run", ddp=True)  # queued behind the first
+def test_a_requeued_ddp_run_continues_by_itself_to_the_uninterrupted_ddp_metrics(srun_ddp, tmp_path):
+    """Two processes under srun (2 CPUs). SIGUSR1 goes to both (`sbatch --signal=USR1@<s>` without `B:`);
+    they stop after the same epoch, process 0 asks SLURM to requeue the job, and both continue from the
+    checkpoint, to the metrics of the same two processes uninterrupted."""
+    job = batch_job(tmp_path / "usr1", tmp_path / "usr1" / "run", ddp=True)
     last = RunDir(tmp_path / "usr1" / "run").last_checkpoint
     wait_for(lambda: [last] if last.exists() else [], seconds=240)
     subprocess.run(["scancel", "--signal=USR1", job], check=True)
     start_again_now(job)
-    wait_for_metrics(tmp_path / "uninterrupted" / "run")
     wait_for_metrics(tmp_path / "usr1" / "run")
     assert "resume: continuing the requeued job from" in (tmp_path / "usr1" / "run" / "train.log").read_text()
-    assert final(tmp_path / "usr1" / "run") == final(tmp_path / "uninterrupted" / "run")
+    assert final_metrics(tmp_path / "usr1" / "run") == final_metrics(srun_ddp)
 
 
 @pytest.mark.slow
@@ -212,7 +217,7 @@ def test_a_sweep_job_preempted_through_submitit_continues_by_itself(uninterrupte
     assert sweep.returncode == 0, stderr[-3000:]
     job_dir = checkpoint.parents[1]
     assert "resume: continuing the requeued job from" in (job_dir / "train.log").read_text()
-    assert final(job_dir) == uninterrupted
+    assert final_metrics(job_dir) == uninterrupted
 
 
 # -- jobs that end without a result ----------------------------------------------------------------

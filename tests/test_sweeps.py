@@ -1,10 +1,12 @@
-"""Multirun sweeps: the summary callback and its figure, failed jobs, parallel and cluster launchers,
-Optuna, DDP, the presets."""
+"""Multirun sweeps: the summary callback and its figure (on the session's learning-rate sweep,
+conftest.lr_sweep), diverged and failed jobs, parallel and cluster launchers, Optuna, DDP, the presets,
+a sweep stopped and continued."""
 
 from __future__ import annotations
 
 import csv
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ import torch
 
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.sweeps.summary_table import job_dirs
-from helpers import REPO, read_metrics, run_entry, started, train_in_process
+from helpers import DIVERGING, LRS, REPO, SEEDS, read_metrics, run_entry, started, train_in_process
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -38,14 +40,6 @@ def needs_plugin(module: str):
     return pytest.importorskip(module, reason="needs the [sweep] extra: pip install -e '.[sweep]'")
 
 
-@pytest.fixture(scope="module")
-def lr_sweep(tmp_path_factory) -> tuple[Path, str]:
-    """The issue's sweep, as a user types it: the tutorial's 1000 epochs at three learning rates."""
-    sweep_dir = tmp_path_factory.mktemp("lr_sweep")
-    result = sweep(sweep_dir, "model.optimizer.lr=0.01,0.1,1.0")
-    return sweep_dir, result.stdout
-
-
 def exact_accuracy(checkpoint: Path) -> tuple[float, float]:
     """The exact accuracy and excess error of a checkpoint's model on the tutorial's clusters,
     computed here from its weights, independently of the project's code."""
@@ -62,48 +56,56 @@ def exact_accuracy(checkpoint: Path) -> tuple[float, float]:
 
 
 def test_the_sweep_marks_the_setting_best_on_the_true_distribution(lr_sweep):
-    sweep_dir, stdout = lr_sweep
-    rows = read_summary(sweep_dir)
-    assert [r["overrides"] for r in rows] == [f"model.optimizer.lr={lr}" for lr in ("0.01", "0.1", "1.0")]
-    assert all(r["status"] == "ok" and r["acc/val"] == r["acc/test"] == "1.0" for r in rows)  # no help there
+    rows = read_summary(lr_sweep.path)
+    assert [r["overrides"] for r in rows] == [f"model.optimizer.lr={lr} seed={seed}" for lr in LRS for seed in SEEDS]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert [r["status"] for r in rows if r not in ok] == ["diverged"] * len(SEEDS)
+    assert all(r["acc/val"] == "1.0" for r in ok)  # the validation split cannot tell them apart
     # Every row's exact metrics equal an independent computation from its job's final weights.
-    for row, job in zip(rows, job_dirs(sweep_dir), strict=True):
-        acc, excess = exact_accuracy(RunDir(job).last_checkpoint)
-        assert float(row["acc/true"]) == pytest.approx(acc, abs=1e-9)
-        assert float(row["acc/excess_error"]) == pytest.approx(excess, abs=1e-9)
+    for row, job in zip(rows, job_dirs(lr_sweep.path), strict=True):
+        if row in ok:
+            acc, excess = exact_accuracy(RunDir(job).last_checkpoint)
+            assert float(row["acc/true"]) == pytest.approx(acc, abs=1e-9)
+            assert float(row["acc/excess_error"]) == pytest.approx(excess, abs=1e-9)
     # The best is the highest exact accuracy: lr=0.1, although lr=1.0 has by far the lowest loss.
-    assert [r["best"] for r in rows] == ["", "yes", ""]
-    assert max(rows, key=lambda r: float(r["acc/true"]))["best"] == "yes"
-    assert min(rows, key=lambda r: float(r["loss/val"]))["overrides"] == "model.optimizer.lr=1.0"
-    table = (sweep_dir / "summary.md").read_text()
-    assert table.startswith("Best by acc/true (highest): job 1, model.optimizer.lr=0.1")
-    assert f"Sweep summary ({sweep_dir}/summary.md, figure: {sweep_dir}/summary.png)" in stdout
-    assert (sweep_dir / "summary.png").read_bytes().startswith(b"\x89PNG")
+    best = max(ok, key=lambda r: float(r["acc/true"]))
+    assert [r["job"] for r in rows if r["best"] == "yes"] == [best["job"]]
+    assert best["overrides"].startswith("model.optimizer.lr=0.1 ")
+    assert min(ok, key=lambda r: float(r["loss/val"]))["overrides"].startswith("model.optimizer.lr=1.0 ")
+    table = (lr_sweep.path / "summary.md").read_text().splitlines()
+    # Over its seeds too; two seeds are too few to call it more than a lead.
+    assert table[0].startswith("Best setting by acc/true (median of 2 seeds): model.optimizer.lr=0.1, ahead of ")
+    assert table[0].endswith("too few shared seeds to tell (3 or more needed)")
+    assert f"Best by acc/true (highest): job {best['job']}, {best['overrides']}  " in table
+    shown = f"Sweep summary ({lr_sweep.path}/summary.md, figure: {lr_sweep.path}/summary.png)"
+    assert shown in lr_sweep.stdout
+    assert (lr_sweep.path / "summary.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_job_directory_can_be_evaluated_and_resumed_as_typed(lr_sweep, tmp_path):
-    sweep_dir, _ = lr_sweep
-    job = job_dirs(sweep_dir)[1]  # 1_lr=0.1: `=` and `,` in a path, which Hydra would read as syntax
-    result = run_entry("eval", f"ckpt_path={RunDir(job).last_checkpoint}", f"hydra.run.dir={tmp_path}")
+    job = job_dirs(lr_sweep.path)[2]  # 2_lr=0.1,seed=0: `=` and `,` in a path, which Hydra would read as syntax
+    result = run_entry("eval", f"ckpt_path={RunDir(job).last_checkpoint}", f"hydra.run.dir={tmp_path / 'eval'}")
     assert result.returncode == 0, result.stderr[-3000:]
     trained = read_metrics(job)
-    assert read_metrics(tmp_path)["acc/true"] == trained["acc/true"]
-    result = run_entry("train", f"resume={job}")  # a finished job: nothing left to train
+    assert read_metrics(tmp_path / "eval")["acc/true"] == trained["acc/true"]
+    copy = Path(shutil.copytree(job, tmp_path / job.name))  # the other tests read the sweep's
+    result = run_entry("train", f"resume={copy}")  # a finished job: nothing left to train
     assert result.returncode == 0, result.stderr[-3000:]
-    assert read_metrics(job)["acc/true"] == trained["acc/true"]
+    assert read_metrics(copy)["acc/true"] == trained["acc/true"]
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_a_failed_gpu_job_keeps_the_cpu_job_and_the_sweep_fails_at_the_end(tmp_path):
-    result = sweep(tmp_path, "trainer.accelerator=cpu,gpu", "trainer.max_epochs=10", expect_rc=2)
-    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer.accelerator='gpu'")
-    assert "Traceback" not in result.stderr
-    cpu, gpu = read_summary(tmp_path)
-    assert cpu["status"] == "ok" and cpu["best"] == "yes" and float(cpu["acc/true"]) > 0.9
-    assert gpu["status"] == "failed" and "no CUDA GPU" in gpu["reason"] and gpu["acc/test"] == ""
-    cpu_dir, gpu_dir = job_dirs(tmp_path)
-    assert RunDir(cpu_dir).metrics.is_file() and not RunDir(gpu_dir).metrics.exists()
-    assert "Sweep summary" in result.stdout  # printed at the end all the same
+def test_a_sweep_shows_a_diverged_job_and_completes_the_others(lr_sweep):
+    summary = [line for line in (lr_sweep.path / "summary.md").read_text().splitlines() if line.startswith("| ")]
+    jobs = summary[summary.index(next(line for line in summary if line.startswith("| job "))) + 2 :]
+    statuses = {row.split(" | ")[1]: row.split(" | ")[2] for row in jobs}
+    for overrides, status in statuses.items():
+        if DIVERGING in overrides:
+            assert status.startswith("diverged: the run diverged: loss/train became nan by epoch 10"), status
+        else:
+            assert status == "ok", (overrides, status)
+    assert not any("**best**" in row for row in jobs if DIVERGING in row)
+    for job in job_dirs(lr_sweep.path):
+        assert read_metrics(job)["status"] == ("diverged" if DIVERGING in job.name else "completed")
 
 
 def test_accelerator_preset_sweeps_accelerators_data_and_batch_sizes_and_marks_the_fastest(tmp_path):
@@ -231,14 +233,8 @@ def test_ddp_with_two_cpu_processes_matches_a_single_process(tmp_path):
         assert ddp_metrics[key] == pytest.approx(single_metrics[key], rel=1e-4)
 
 
-def test_ddp_inside_a_local_multirun_is_refused_clearly(tmp_path):
-    result = sweep(tmp_path, "trainer=ddp", "trainer.max_epochs=2", expect_rc=2)
-    assert "cannot run inside a local Hydra multirun" in result.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in result.stderr
-
-
 def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_jobs(tmp_path):
-    lrs = ("0.01", "0.02", "0.03", "0.04", "0.05", "0.06")
+    lrs = ("0.01", "0.02", "0.03", "0.04")
     command = [
         sys.executable,
         "src/train.py",
@@ -253,12 +249,12 @@ def test_a_stopped_sweep_continues_in_its_directory_without_rerunning_finished_j
         first.kill()  # as a power cut would: no chance to save anything more
         first.wait()
     finished = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
-    assert 2 <= len(finished) < 6, "the sweep was not stopped part-way"
+    assert 2 <= len(finished) < 4, "the sweep was not stopped part-way"
 
     again = run_entry("train", *command[2:])
     assert again.returncode == 0, again.stderr[-3000:]
     rows = read_summary(tmp_path)
-    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
     for name, stamp in finished.items():  # finished jobs were kept, not trained again
         assert (tmp_path / name / "metrics.json").stat().st_mtime_ns == stamp, name
     assert "says this job has finished (in an earlier run, or its stacked fit): kept" in again.stdout + again.stderr

@@ -1,8 +1,8 @@
 """Real TensorBoard servers against real sweeps: what a user sees through TensorBoard's HTTP data API.
 
-Two sweeps side by side, as `outputs/train/multiruns` holds them: the learning rate (one of them
-diverges) by seed, with the basic launcher, and the momentum by seed, stacked. TensorBoard serves
-the first alone and both together."""
+The session's two sweeps side by side, as `outputs/train/multiruns` holds them (conftest.py): the
+learning rate (one of them diverges) by seed, with the basic launcher, and the grid of every setting
+a stack may vary, stacked. TensorBoard serves the first alone and both together."""
 
 from __future__ import annotations
 
@@ -22,14 +22,12 @@ from pathlib import Path
 import pytest
 
 from cluster_logreg.core.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
-from helpers import read_metrics, run_entry
+from helpers import DIVERGING, GRID, LRS, SEEDS, read_metrics
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
-LRS, DIVERGING = ("0.01", "0.1", "10000.0"), "10000.0"
-SEEDS = ("0", "1")
 # Each run is named after its job's directory: its number and what it varies.
-RUNS = [f"{job}_lr={lr},seed={seed},max_epochs=20" for job, (lr, seed) in enumerate((a, b) for a in LRS for b in SEEDS)]
+RUNS = [f"{job}_lr={lr},seed={seed}" for job, (lr, seed) in enumerate((a, b) for a in LRS for b in SEEDS)]
 # What a sweep's HParams tab leads with: the ranked metric, what explains it, what separates runs.
 FIRST_METRICS = ["acc/true", "model/angle_to_bayes", "model/offset_to_bayes", "loss/val", "model/weight_norm"]
 ALL_STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]
@@ -38,34 +36,8 @@ Fetch = Callable[..., bytes]
 
 
 @pytest.fixture(scope="module")
-def multiruns(tmp_path_factory) -> Path:
-    """The two sweeps, in a directory of their own (the summary gives sweeps beside each other one record)."""
-    multiruns = tmp_path_factory.mktemp("multiruns")
-    lr_sweep = run_entry(
-        "train",
-        "-m",
-        f"model.optimizer.lr={','.join(LRS)}",
-        f"seed={','.join(SEEDS)}",
-        "trainer.max_epochs=20",
-        f"hydra.sweep.dir={multiruns / 'lr'}",
-    )
-    assert lr_sweep.returncode == 0, lr_sweep.stderr[-3000:]
-    momentum_sweep = run_entry(
-        "train",
-        "-m",
-        "hydra/launcher=stacked",
-        "model.optimizer.momentum=0,0.5",
-        f"seed={','.join(SEEDS)}",
-        "trainer.max_epochs=20",
-        f"hydra.sweep.dir={multiruns / 'momentum'}",
-    )
-    assert momentum_sweep.returncode == 0, momentum_sweep.stderr[-3000:]
-    return multiruns
-
-
-@pytest.fixture(scope="module")
-def sweep_dir(multiruns) -> Path:
-    return multiruns / "lr"
+def sweep_dir(lr_sweep) -> Path:
+    return lr_sweep.path
 
 
 @contextlib.contextmanager
@@ -152,7 +124,7 @@ def test_the_log_of_the_excess_error_spreads_the_runs_over_a_linear_axis(tensorb
             if DIVERGING not in run:
                 query = urllib.parse.urlencode({"run": run, "tag": tag})
                 points = json.loads(tensorboard(f"/data/plugin/scalars/scalars?{query}"))
-                assert [step for _, step, _ in points] == [0, 10, 20]  # from the untrained model on
+                assert [step for _, step, _ in points] == list(range(0, 1001, 10))  # from the untrained model on
                 by_run[run] = [value for _, _, value in points]
     for run, values in curves["acc/excess_error_log10"].items():
         expected = [math.log10(v) for v in curves["acc/excess_error"][run]]
@@ -186,7 +158,7 @@ def test_one_margin_histogram_per_run_from_the_first_trained_step(tensorboard):
             assert list(served[run]) == ["picture/margin"]
             query = urllib.parse.urlencode({"run": run, "tag": "picture/margin"})
             steps = [step for _, step, _ in json.loads(tensorboard(f"/data/plugin/histograms/histograms?{query}"))]
-            assert steps == [20]  # every 100 epochs and at the end; not the untrained model at step 0
+            assert steps == list(range(100, 1001, 100))  # every 100 epochs; not the untrained model at step 0
 
 
 def test_hparams_columns_start_with_what_the_sweep_varied_under_its_command_line_names(tensorboard):
@@ -220,22 +192,23 @@ def test_hparams_sessions_end_as_their_runs_did_with_their_real_metrics(tensorbo
             assert served[tag] == pytest.approx(metrics[tag], rel=1e-6)
 
 
-def test_several_sweeps_in_one_logdir_show_every_sweep_s_columns_and_runs(multiruns):
+def test_several_sweeps_in_one_logdir_show_every_sweep_s_columns_and_runs(multiruns, lr_sweep, stacked_grid):
     # Each sweep directory holds an experiment record with every column of both; TensorBoard reads any one.
     records = sorted(multiruns.glob("*/hparams_columns/events.out.tfevents.*"))
-    assert [r.parents[1].name for r in records] == ["lr", "momentum"]
-    with serving(multiruns, len(RUNS) + 4) as fetch:
+    assert [r.parents[1].name for r in records] == ["grid", "lr"]
+    grid = sorted(override.split("=")[0] for override in GRID)  # the record's order: by name
+    with serving(multiruns, len(RUNS) + 2 ** len(GRID)) as fetch:
         served = experiment(fetch)
         groups = session_groups(fetch)
     columns = [info["name"] for info in served["hparamInfos"]]
     differing = [info["name"] for info in served["hparamInfos"] if info["differs"]]
-    assert differing in (["model.optimizer.lr", "seed"], ["model.optimizer.momentum", "seed"])  # one sweep's
-    assert columns[:2] == differing and {"model.optimizer.lr", "model.optimizer.momentum"} <= set(columns)
+    assert differing in (["model.optimizer.lr", "seed"], grid)  # one sweep's
+    assert columns[: len(differing)] == differing and set(grid) <= set(columns)
     assert [info["name"]["tag"] for info in served["metricInfos"]][: len(FIRST_METRICS)] == FIRST_METRICS
-    assert len(groups) == len(RUNS) + 4
-    momentum = {g["hparams"]["model.optimizer.momentum"] for g in groups if g["name"].startswith("momentum/")}
-    assert momentum == {0.0, 0.5}
-    assert {g["sessions"][0]["status"] for g in groups if g["name"].startswith("momentum/")} == {"STATUS_SUCCESS"}
+    assert len(groups) == len(RUNS) + 2 ** len(GRID)
+    stacked = [g for g in groups if g["name"].startswith("grid/")]
+    assert {g["hparams"]["model.optimizer.momentum"] for g in stacked} == {0.0, 0.9}
+    assert {g["sessions"][0]["status"] for g in stacked} == {"STATUS_SUCCESS"}
 
 
 def test_the_summary_s_tensorboard_address_colours_by_setting_and_pins_what_is_served(tensorboard, sweep_dir):
@@ -246,7 +219,7 @@ def test_the_summary_s_tensorboard_address_colours_by_setting_and_pins_what_is_s
     pattern = re.compile(query["runColorGroup"][0].removeprefix("regex:"))
     colours = {run: pattern.search(run).groups() for run in RUNS}
     assert {lr: {colours[run] for run in RUNS if f"lr={lr}," in run} for lr in LRS} == {
-        lr: {(f"lr={lr}", ",max_epochs=20")} for lr in LRS
+        lr: {(f"lr={lr}", "")} for lr in LRS
     }
     pinned = [card["tag"] for card in json.loads(query["pinnedCards"][0])]
     assert pinned == ["acc/excess_error_log10", "model/angle_to_bayes", "model/offset_to_bayes"]
