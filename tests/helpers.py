@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,30 +175,30 @@ def checked_config(*overrides: str, config_name: str = "train") -> DictConfig:
 def refusal(*overrides: str, config_name: str = "train") -> str:
     """The line the entry point prints after `error: ` for these overrides, found in process: composed
     and checked. Fails the test if they are accepted, or if the error is a bug of ours."""
+    return _refused(lambda: checked_config(*overrides, config_name=config_name), overrides)
+
+
+def built_refusal(*overrides: str, in_sweep: bool = False) -> str:
+    """`refusal`'s line for a mistake found only once the run is built (a key that a Lightning class does
+    not take, DDP inside a local multirun): built in process as the entry's task builds it."""
+    from cluster_logreg.training.build import build
+
+    def checked_and_built() -> None:
+        with tempfile.TemporaryDirectory() as run_dir:
+            cfg = entry_config("train", run_dir, overrides)
+            with task_errors(cfg, in_sweep=True):  # raised, as in a sweep, instead of ending this process
+                build(cfg, in_sweep)
+
+    return _refused(checked_and_built, overrides)
+
+
+def _refused(attempt: Callable[[], object], overrides: Sequence[str]) -> str:
     try:
-        checked_config(*overrides, config_name=config_name)
+        attempt()
     except Exception as error:
         told = what_the_user_is_told(error)
         assert told is not None, f"a bug, not a refusal: {type(error).__name__}: {error}"
         return one_line(told)
-    raise AssertionError(f"accepted: {overrides}")
-
-
-def built_refusal(*overrides: str, in_sweep: bool = False) -> str:
-    """The line for a mistake found only once the run is built (a key that a Lightning class does not
-    take, DDP inside a local multirun): composed, checked and built in process as the entry's task does."""
-    from cluster_logreg.training.build import build
-
-    with tempfile.TemporaryDirectory() as run_dir:
-        cfg = compose_config("train", [f"run_dir={run_dir}", *overrides])
-        try:
-            with task_errors(cfg, in_sweep=True):  # raised, as in a sweep, instead of ending this process
-                preflight(cfg, entry("train").checks)
-                build(cfg, in_sweep)
-        except Exception as error:
-            told = what_the_user_is_told(error)
-            assert told is not None, f"a bug, not a refusal: {type(error).__name__}: {error}"
-            return one_line(told)
     raise AssertionError(f"accepted: {overrides}")
 
 

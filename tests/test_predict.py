@@ -18,11 +18,6 @@ from cluster_logreg.core.run_dir import RunDir
 from helpers import REPO, predict_in_process, run_entry, started, the_error_line
 
 
-@pytest.fixture
-def trained_run(default_run) -> Path:
-    return default_run
-
-
 def points(path: Path, n: int = 3) -> Path:
     rows = np.random.default_rng(0).normal(1.3, 3.0, size=(n, 2))
     np.savetxt(path, rows, fmt="%.4f", delimiter=",", header="x0,x1", comments="")
@@ -31,7 +26,7 @@ def points(path: Path, n: int = 3) -> Path:
 
 @pytest.mark.cli
 @pytest.mark.parametrize("spelling", ["the same path", "another spelling", "a symlink"])
-def test_an_output_that_is_the_input_is_refused_before_anything_is_read(spelling, trained_run, tmp_path):
+def test_an_output_that_is_the_input_is_refused_before_anything_is_read(spelling, default_run, tmp_path):
     given = points(tmp_path / "points.csv")
     before = given.read_bytes()
     (tmp_path / "sub").mkdir()
@@ -43,26 +38,26 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_read(spelling
     if spelling == "a symlink":
         output.symlink_to(given)
     run = f"hydra.run.dir={tmp_path / 'run'}"
-    result = run_entry("predict", f"ckpt_path={trained_run}", f"input={given}", f"output={output}", run)
+    result = run_entry("predict", f"ckpt_path={default_run}", f"input={given}", f"output={output}", run)
     line = the_error_line(result)
     assert line == f"error: output='{output}' is the input file (input='{given}'); valid: another file than the input"
     assert given.read_bytes() == before
 
 
-def test_a_hard_link_to_the_input_is_the_input(trained_run, tmp_path):
+def test_a_hard_link_to_the_input_is_the_input(default_run, tmp_path):
     given = points(tmp_path / "points.csv")
     linked = tmp_path / "linked.csv"
     os.link(given, linked)
     with pytest.raises(UserError, match=r"^output='.*linked.csv' is the input file"):
-        predict_in_process(tmp_path / "p", f"ckpt_path={trained_run}", f"input={given}", f"output={linked}")
+        predict_in_process(tmp_path / "p", f"ckpt_path={default_run}", f"input={given}", f"output={linked}")
 
 
-def test_an_existing_file_is_replaced_only_if_predict_wrote_it(trained_run, tmp_path):
+def test_an_existing_file_is_replaced_only_if_predict_wrote_it(default_run, tmp_path):
     given = points(tmp_path / "points.csv")
     notes = tmp_path / "notes.csv"
     notes.write_text("my,own\n1,2\n")
     with pytest.raises(UserError) as refused:
-        predict_in_process(tmp_path / "p", f"ckpt_path={trained_run}", f"input={given}", f"output={notes}")
+        predict_in_process(tmp_path / "p", f"ckpt_path={default_run}", f"input={given}", f"output={notes}")
     assert str(refused.value) == (
         f"output='{notes}' is an existing file that predict.py did not write; valid: a path that does not exist yet, "
         "or an earlier output of predict.py (replaced)"
@@ -70,24 +65,24 @@ def test_an_existing_file_is_replaced_only_if_predict_wrote_it(trained_run, tmp_
     assert notes.read_text() == "my,own\n1,2\n"
     # An earlier output is replaced (predicting again after retraining, say); so is the checkpoint never.
     labels = tmp_path / "labels.csv"
-    predict_in_process(tmp_path / "p1", f"ckpt_path={trained_run}", f"input={given}", f"output={labels}")
+    predict_in_process(tmp_path / "p1", f"ckpt_path={default_run}", f"input={given}", f"output={labels}")
     labels.write_text(labels.read_text().replace("\n", "\r\n"))  # as a spreadsheet saves it
-    predict_in_process(tmp_path / "p2", f"ckpt_path={trained_run}", f"input={given}", f"output={labels}")
+    predict_in_process(tmp_path / "p2", f"ckpt_path={default_run}", f"input={given}", f"output={labels}")
     assert labels.read_text().count("\n") == 4 and "\r" not in labels.read_text()
-    checkpoint = RunDir(trained_run).last_checkpoint
+    checkpoint = RunDir(default_run).last_checkpoint
     with pytest.raises(UserError, match="is an existing file that predict.py did not write"):
-        predict_in_process(tmp_path / "p3", f"ckpt_path={trained_run}", f"input={given}", f"output={checkpoint}")
+        predict_in_process(tmp_path / "p3", f"ckpt_path={default_run}", f"input={given}", f"output={checkpoint}")
 
 
 @pytest.mark.slow
 @pytest.mark.cli
-def test_a_prediction_stopped_by_a_signal_exits_as_train_does_and_leaves_no_file(trained_run, tmp_path):
+def test_a_prediction_stopped_by_a_signal_exits_as_train_does_and_leaves_no_file(default_run, tmp_path):
     # Ctrl-C; SIGTERM takes the same handler (training.predict), and train's tests send it.
     signum = signal.SIGINT
     # Long enough to be caught part-way: 500,000 rows, 100 at a time (the whole file takes seconds).
     given = points(tmp_path / "points.csv", n=500_000)
     output = tmp_path / "labels.csv"
-    command = [sys.executable, "src/predict.py", f"ckpt_path={trained_run}", f"input={given}", f"output={output}"]
+    command = [sys.executable, "src/predict.py", f"ckpt_path={default_run}", f"input={given}", f"output={output}"]
     command += ["batch_size=100", f"hydra.run.dir={tmp_path / 'run'}"]
     with started(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
         partial = tmp_path / f".labels.csv.{process.pid}.partial"  # files.partial_path's, in that process
@@ -107,7 +102,7 @@ def test_a_prediction_stopped_by_a_signal_exits_as_train_does_and_leaves_no_file
 
 @pytest.mark.slow
 @pytest.mark.cli
-def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(trained_run, tmp_path):
+def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(default_run, tmp_path):
     """Lightning's banners, tips, deprecation warnings and its SLURM advice (srun on PATH) stay out."""
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
@@ -116,7 +111,7 @@ def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(trained_ru
     env = {"PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
     given = tmp_path / "points.csv"
     given.write_text("x0,x1\n3.8,3.8\n-1.2,-1.2\n")  # the two clusters' centres
-    result = run_entry("predict", f"ckpt_path={trained_run}", f"input={given}", f"hydra.run.dir={tmp_path}/p", env=env)
+    result = run_entry("predict", f"ckpt_path={default_run}", f"input={given}", f"hydra.run.dir={tmp_path}/p", env=env)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     loggers = {line.split("][")[1] for line in result.stdout.splitlines()}
     assert loggers == {"cluster_logreg.training.predict"}, result.stdout
@@ -127,7 +122,7 @@ def test_predict_prints_only_its_own_lines_even_on_a_slurm_login_node(trained_ru
     assert float(lines[1].split(",")[0]) < 0.1 < 0.9 < float(lines[2].split(",")[0])
     # A mistake found while predicting (after Lightning has started): one line, nothing before it.
     (tmp_path / "bad.csv").write_text("x0,x1\n1,2\n3,four\n")
-    bad = (f"ckpt_path={trained_run}", f"input={tmp_path}/bad.csv", f"output={tmp_path}/x.csv")
+    bad = (f"ckpt_path={default_run}", f"input={tmp_path}/bad.csv", f"output={tmp_path}/x.csv")
     result = run_entry("predict", *bad, f"hydra.run.dir={tmp_path}/bad", env=env)
     assert the_error_line(result) == (
         f"error: input='{tmp_path}/bad.csv' has 'four' in row 3, column 'x1'; valid: numbers in every feature column"

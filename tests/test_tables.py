@@ -106,15 +106,10 @@ def test_predict_writes_the_models_own_probabilities(default_run, tmp_path):
         assert row["predicted_label"] == ("1" if p > 0.5 else "0")
 
 
-@pytest.fixture
-def trained_run(default_run) -> Path:
-    return default_run
-
-
-def test_eval_takes_a_run_directory_and_a_fresh_draw(trained_run, tmp_path):
-    test = evaluate_in_process(tmp_path / "test", f"ckpt_path={trained_run}")
-    assert test["acc/test"] == read_metrics(trained_run)["acc/test"]
-    fresh = evaluate_in_process(tmp_path / "fresh", f"ckpt_path={trained_run}", "evaluate_on=fresh")
+def test_eval_takes_a_run_directory_and_a_fresh_draw(default_run, tmp_path):
+    test = evaluate_in_process(tmp_path / "test", f"ckpt_path={default_run}")
+    assert test["acc/test"] == read_metrics(default_run)["acc/test"]
+    fresh = evaluate_in_process(tmp_path / "fresh", f"ckpt_path={default_run}", "evaluate_on=fresh")
     assert fresh["evaluated_on"] == "fresh" and fresh["loss/test"] != test["loss/test"]  # 2000 other points
     assert fresh["acc/true"] == test["acc/true"]  # the same model, the same distribution
 
@@ -241,11 +236,11 @@ def test_a_table_larger_than_memory_is_refused_before_reading_it(tmp_path, monke
         ("header only", "x0,x1\n", "has a header only"),
     ],
 )
-def test_bad_input_to_predict_is_refused_and_leaves_no_output(name, content, line, trained_run, tmp_path):
+def test_bad_input_to_predict_is_refused_and_leaves_no_output(name, content, line, default_run, tmp_path):
     path = tmp_path / "input.csv"
     path.write_text(content)
     with pytest.raises(UserError) as refused:
-        predict_in_process(tmp_path / "predict", f"ckpt_path={trained_run}", f"input={path}")
+        predict_in_process(tmp_path / "predict", f"ckpt_path={default_run}", f"input={path}")
     assert str(refused.value).startswith(f"input='{path}'") and line in str(refused.value)
     assert not RunDir(tmp_path / "predict").predictions.exists()
 
@@ -263,8 +258,8 @@ def test_a_setting_the_program_does_not_know_is_refused_not_ignored(config_name,
     assert line in refusal(*overrides, config_name=config_name)
 
 
-def test_eval_on_data_that_is_not_there_is_refused(trained_run):
-    found = refusal(f"ckpt_path={trained_run}", "evaluate_on=nowhere.csv", config_name="eval")
+def test_eval_on_data_that_is_not_there_is_refused(default_run):
+    found = refusal(f"ckpt_path={default_run}", "evaluate_on=nowhere.csv", config_name="eval")
     assert found.startswith("evaluate_on='nowhere.csv' is neither") and "valid: test | fresh | a CSV file" in found
 
 
