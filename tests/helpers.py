@@ -166,6 +166,11 @@ def final_metrics(run_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in read_metrics(run_dir).items() if k not in TIMES_AND_PATHS}
 
 
+def files_of(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` and its bytes: what a command that must change nothing leaves equal."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 def checked_config(*overrides: str, config_name: str = "train") -> DictConfig:
     """The composed config, through the entry point's pre-flight checks (in a temporary run directory)."""
     with tempfile.TemporaryDirectory() as run_dir:
@@ -219,11 +224,16 @@ def started(command: list[str], **options: Any) -> Iterator[subprocess.Popen]:
 
 
 def run_command(
-    command: list[str], timeout: float = 300, cwd: Path = REPO, env: dict[str, str] | None = None
+    command: list[str],
+    timeout: float = 300,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    **options: Any,
 ) -> subprocess.CompletedProcess:
-    """`command` to its end (or `timeout`), its output captured, nothing it started left running."""
+    """`command` to its end (or `timeout`), its output captured, nothing it started left running
+    (`options`: Popen's)."""
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    with started(command, cwd=cwd, env=env, **pipes) as process:
+    with started(command, cwd=cwd, env=env, **pipes, **options) as process:
         stdout, stderr = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
@@ -233,6 +243,14 @@ def run_entry(
 ) -> subprocess.CompletedProcess:
     """Run `python src/<script>.py <overrides>` from the repo root, as a user would (`env`: added to ours)."""
     return run_command([sys.executable, f"src/{script}.py", *overrides], timeout, env=os.environ | env if env else None)
+
+
+def without_privilege(command: list[str]) -> list[str]:
+    """`command` without root's privilege to read and write any file (a file made unreadable is then
+    unreadable to it): as root, through util-linux's setpriv, which drops those capabilities."""
+    if os.geteuid() != 0:
+        return command
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]
 
 
 def the_error_line(result: subprocess.CompletedProcess, status: int = 2) -> str:

@@ -92,6 +92,9 @@ def test_the_model_is_sized_by_the_data():
         ("data.std=0", "data.std"),
         ("data.std=-1", "data.std"),
         ("data.mean_value=inf", "data.mean_value"),
+        ("data.mean_value=0", "data.mean_value"),  # both classes at one centre
+        ("data.bias=36028797018963973", "data.mean_value"),  # +-2.5 lost beside it in float32
+        ("data.bias=3e38", "data.mean_value"),  # a centre beyond float32
         ("data.val_fraction=0", "data.val_fraction"),
         ("data.test_fraction=1", "data.test_fraction"),
         ("data.val_fraction=0.0001", "data.val_fraction"),

@@ -4,8 +4,8 @@ together, outputs that cannot be written, data that cannot fit in memory."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +26,7 @@ from helpers import (
     run_entry,
     started,
     the_error_line,
+    without_privilege,
 )
 
 # -- divergence ---------------------------------------------------------------------------------
@@ -41,6 +42,21 @@ def test_a_diverging_run_stops_early_and_says_so(tmp_path):
     metrics = read_metrics(tmp_path)
     assert metrics["status"] == "diverged" and metrics["epochs"] == 10  # stopped at once, not after 1000
     assert torch.load(RunDir(tmp_path).last_checkpoint, weights_only=True)["epoch"] == 10
+
+
+@pytest.mark.slow
+@pytest.mark.cli
+def test_a_run_that_diverges_before_any_validation_is_diverged_too(tmp_path):
+    """5 epochs, fewer than one validation interval: the final weights say it diverged, not a check."""
+    result = run_entry("train", "model.optimizer.lr=1e6", "trainer.max_epochs=5", f"hydra.run.dir={tmp_path}")
+    line = the_error_line(result, status=3)
+    assert line.startswith("error: the run diverged: its weights or losses are not finite after its last epoch, 5 ")
+    metrics = read_metrics(tmp_path)
+    assert metrics["status"] == "diverged" and metrics["epochs"] == 5 and "loss/val" not in metrics
+    # Nothing classifies with its weights: predict and eval refuse its checkpoint.
+    checkpoint = RunDir(tmp_path).last_checkpoint
+    with pytest.raises(UserError, match=r"holds weights that are not finite \(its run diverged\)"):
+        evaluate_in_process(tmp_path / "eval", f"ckpt_path={checkpoint}")
 
 
 # -- checkpoints are data, not code ---------------------------------------------------------------
@@ -180,9 +196,47 @@ def test_data_too_large_for_memory_is_refused_before_allocation():
     assert needed > free
 
 
+# -- files a command may not read or write: one line, also where the tests run as root ----------------
+
+
+def run_unprivileged(script: str, *overrides: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return run_command(without_privilege([sys.executable, str(REPO / "src" / f"{script}.py"), *overrides]), cwd=cwd)
+
+
 @pytest.mark.cli
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_a_read_only_outputs_directory_is_refused_at_start(tmp_path):
     (tmp_path / "outputs").mkdir(mode=0o555)
-    result = run_command([sys.executable, str(REPO / "src" / "train.py")], cwd=tmp_path)
+    result = run_unprivileged("train", cwd=tmp_path)
     assert "Permission denied" in the_error_line(result)
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("key", ["data.path", "input", "ckpt_path", "evaluate_on", "resume"])
+def test_a_file_that_cannot_be_read_is_one_line(key, default_run, tmp_path):
+    """An unreadable table, predict input, checkpoint, eval file or run directory's record."""
+    table, points, run = tmp_path / "table.csv", tmp_path / "points.csv", tmp_path / "run"
+    table.write_text("x0,x1,label\n1,2,0\n-1,-2,1\n")
+    points.write_text("x0,x1\n1,2\n")
+    shutil.copytree(default_run / "checkpoints", run / "checkpoints")
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "overrides.yaml").write_text("[]\n")
+    unreadable = {
+        "data.path": table,
+        "input": points,
+        "ckpt_path": RunDir(run).last_checkpoint,
+        "evaluate_on": table,
+        "resume": RunDir(run).overrides,
+    }[key]
+    unreadable.chmod(0)
+    command = {
+        "data.path": ("train", "data=csv", f"data.path={table}", "data.target=label"),
+        "input": ("predict", f"ckpt_path={run}", f"input={points}"),
+        "ckpt_path": ("predict", f"ckpt_path={run}", f"input={points}"),
+        "evaluate_on": ("eval", f"ckpt_path={run}", f"evaluate_on={table}"),
+        "resume": ("train", f"resume={run}"),
+    }[key]
+    result = run_unprivileged(*command, f"hydra.run.dir={tmp_path / 'new'}")
+    line = the_error_line(result)
+    shown = run if key == "resume" else unreadable
+    assert line.startswith(f"error: {key}='{shown}' cannot be read: permission denied"), line
+    assert not (tmp_path / "new" / "metrics.json").exists() and not (tmp_path / "new" / "checkpoints").exists()

@@ -3,6 +3,7 @@ range for every job drawn from one distribution, the data's feature names and a 
 
 import io
 
+import numpy as np
 import pytest
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -112,3 +113,13 @@ def test_the_callbacks_title_is_empty_where_no_hydra_job_runs():
 
 def test_a_title_that_is_not_a_text_is_refused_in_one_line():
     assert refusal("callbacks.decision_boundary.title=5").startswith("callbacks.decision_boundary.title")
+
+
+@pytest.mark.parametrize("values", [[1e15, 1e15 + 1, 1e15 + 2], [3.0, 3.0], [-1.0, 0.5, 2.0]])
+def test_histogram_bins_are_drawn_wherever_the_values_lie(values):
+    """Far from 0 with a small spread (data.mean_value=8.9e14), or all one value: numpy's `bins=30` refuses."""
+    from cluster_logreg.training.pictures import bin_edges
+
+    edges = bin_edges(np.array(values))
+    assert 2 <= len(edges) <= 31 and np.all(np.diff(edges) > 0)
+    assert np.histogram(values, bins=edges)[0].sum() == len(values)

@@ -15,7 +15,7 @@ import pytest
 
 from cluster_logreg.core.errors import UserError
 from cluster_logreg.core.run_dir import RunDir
-from helpers import REPO, predict_in_process, run_entry, started, the_error_line
+from helpers import REPO, predict_in_process, run_command, run_entry, started, the_error_line
 
 
 def points(path: Path, n: int = 3) -> Path:
@@ -44,12 +44,58 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_read(spelling
     assert given.read_bytes() == before
 
 
-def test_a_hard_link_to_the_input_is_the_input(default_run, tmp_path):
+@pytest.mark.cli
+def test_a_path_through_a_directory_that_does_not_exist_is_checked_where_it_leads(default_run, tmp_path):
+    """`new/../points.csv` is ./points.csv once `new` exists: the input (once replaced, exit 0), another
+    file (once overwritten), or a new file, written where it leads and creating no `new`."""
     given = points(tmp_path / "points.csv")
-    linked = tmp_path / "linked.csv"
-    os.link(given, linked)
-    with pytest.raises(UserError, match=r"^output='.*linked.csv' is the input file"):
-        predict_in_process(tmp_path / "p", f"ckpt_path={default_run}", f"input={given}", f"output={linked}")
+    before = given.read_bytes()
+    predict = [sys.executable, str(REPO / "src" / "predict.py"), f"ckpt_path={default_run}", "input=points.csv"]
+    result = run_command([*predict, "output=new/../points.csv", "hydra.run.dir=p1"], cwd=tmp_path)
+    assert the_error_line(result) == (
+        "error: output='new/../points.csv' is the input file (input='points.csv'); valid: another file than the input"
+    )
+    (tmp_path / "notes.csv").write_text("my,own\n1,2\n")
+    result = run_command([*predict, "output=new2/../notes.csv", "hydra.run.dir=p2"], cwd=tmp_path)
+    notes = tmp_path / "notes.csv"
+    assert the_error_line(result).startswith(
+        f"error: output='new2/../notes.csv' is an existing file that predict.py did not write ({notes})"
+    )
+    assert given.read_bytes() == before and (tmp_path / "notes.csv").read_text() == "my,own\n1,2\n"
+    result = run_command([*predict, "output=new3/../labels.csv", "hydra.run.dir=p3"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "labels.csv").read_text().count("\n") == 4
+    assert not any((tmp_path / new).exists() for new in ("new", "new2", "new3"))
+
+
+def test_a_file_that_appears_at_the_output_while_predicting_is_not_replaced(default_run, tmp_path, monkeypatch):
+    """The check is made again just before the rename: a file written there meanwhile is kept."""
+    from cluster_logreg.training import predict as predict_module
+
+    given, output = points(tmp_path / "points.csv"), tmp_path / "out.csv"
+    write = predict_module.CsvPredictionWriter.write_on_batch_end
+
+    def someone_writes_the_output_meanwhile(self, *args):
+        output.write_text("my,own\n")
+        write(self, *args)
+
+    monkeypatch.setattr(predict_module.CsvPredictionWriter, "write_on_batch_end", someone_writes_the_output_meanwhile)
+    with pytest.raises(UserError, match="is an existing file that predict.py did not write"):
+        predict_in_process(tmp_path / "p", f"ckpt_path={default_run}", f"input={given}", f"output={output}")
+    assert output.read_text() == "my,own\n" and not list(tmp_path.glob(".out.csv.*"))
+
+
+@pytest.mark.parametrize("way", ["a hard link", "a symlinked directory"])
+def test_another_way_to_the_input_is_the_input(way, default_run, tmp_path):
+    given = points(tmp_path / "points.csv")
+    if way == "a hard link":
+        output = tmp_path / "linked.csv"
+        os.link(given, output)
+    else:
+        (tmp_path / "here").symlink_to(tmp_path, target_is_directory=True)
+        output = tmp_path / "here" / "points.csv"
+    with pytest.raises(UserError, match=r"^output='.*' is the input file"):
+        predict_in_process(tmp_path / "p", f"ckpt_path={default_run}", f"input={given}", f"output={output}")
 
 
 def test_an_existing_file_is_replaced_only_if_predict_wrote_it(default_run, tmp_path):
@@ -69,9 +115,9 @@ def test_an_existing_file_is_replaced_only_if_predict_wrote_it(default_run, tmp_
     labels.write_text(labels.read_text().replace("\n", "\r\n"))  # as a spreadsheet saves it
     predict_in_process(tmp_path / "p2", f"ckpt_path={default_run}", f"input={given}", f"output={labels}")
     assert labels.read_text().count("\n") == 4 and "\r" not in labels.read_text()
-    checkpoint = RunDir(default_run).last_checkpoint
-    with pytest.raises(UserError, match="is an existing file that predict.py did not write"):
-        predict_in_process(tmp_path / "p3", f"ckpt_path={default_run}", f"input={given}", f"output={checkpoint}")
+    for own in (RunDir(default_run).last_checkpoint, RunDir(default_run).metrics):  # nor a run's own files
+        with pytest.raises(UserError, match="is an existing file that predict.py did not write"):
+            predict_in_process(tmp_path / "p3", f"ckpt_path={default_run}", f"input={given}", f"output={own}")
 
 
 @pytest.mark.slow

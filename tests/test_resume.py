@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cluster_logreg.core.run_dir import RunDir
-from helpers import REPO, final_metrics, run_entry, started, train_in_process
+from helpers import REPO, files_of, final_metrics, run_entry, started, the_error_line, train_in_process
 
 # Several batches per epoch (1600 training points, batches of 600), so the shuffling state must
 # survive the interruption too; last.ckpt every 20 epochs, so SIGKILL loses a few epochs.
@@ -89,6 +89,24 @@ AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2**27)}, "e
 """
 
 
+@pytest.mark.cli
+def test_a_command_refused_in_a_finished_runs_directory_changes_nothing_there(finished_run):
+    """Hydra writes .hydra/ before any check: another command line in a run's directory is refused first."""
+    before = files_of(finished_run)
+    last = RunDir(finished_run).last_checkpoint
+    for script, overrides in [
+        ("train", [f"+ckpt_path={last}"]),  # the quoted case: once it left max_epochs: 2 in .hydra/
+        ("train", ["trainer.max_epochs=2"]),
+        ("eval", [f"ckpt_path={finished_run}"]),  # eval's metrics.json would replace the run's
+    ]:
+        result = run_entry(script, *overrides, f"hydra.run.dir={finished_run}")
+        assert the_error_line(result) == (
+            f"error: hydra.run.dir='{finished_run}' holds another run (its .hydra/ records another command line); "
+            f"valid: a new directory, or resume={finished_run} to continue that run"
+        )
+        assert files_of(finished_run) == before  # its .hydra/ too: `resume=` reads the run's command line
+
+
 @pytest.mark.slow
 def test_a_save_killed_half_way_leaves_the_previous_checkpoint_loadable(tmp_path):
     from cluster_logreg.training.checkpoints import AtomicCheckpointIO, read_checkpoint
@@ -119,6 +137,25 @@ def test_sigterm_before_training_started_exits_as_interrupted():
     with pytest.raises(Interrupted, match="before training started") as stopped:
         StopOnSignal().on_train_start(SimpleNamespace(received_sigterm=True), None)
     assert stopped.value.exit_status == 128 + signal.SIGTERM
+
+
+def test_sigterm_in_the_sanity_check_is_interrupted_not_a_clean_exit(monkeypatch, tmp_path):
+    """Lightning's own handler then ends its loop with SIGTERMException, a SystemExit: exit status 0."""
+    from cluster_logreg.core.errors import Interrupted
+    from cluster_logreg.model.classifier import LogisticClassifier
+
+    validate = LogisticClassifier.validation_step
+
+    def sigterm_at_the_first_batch(self, batch, batch_idx):
+        if batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return validate(self, batch, batch_idx)
+
+    monkeypatch.setattr(LogisticClassifier, "validation_step", sigterm_at_the_first_batch)
+    with pytest.raises(Interrupted, match="before training started") as stopped:  # 200 points: 4 batches
+        train_in_process(tmp_path / "run", "data.batch_size=50")
+    assert stopped.value.exit_status == 128 + signal.SIGTERM
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_ctrl_c_stops_at_the_end_of_the_epoch_as_sigterm_does_and_a_second_one_at_once():

@@ -1,10 +1,13 @@
 """hydra/launcher=stacked: the jobs of a sweep trained together as one stacked model, each job then a
 normal job: the same results as one by one, a diverging member among healthy ones, eval, predict and
-resume on a stacked job, a killed stacked sweep continued, Optuna's batches, jobs that cannot share a stack.
-The grid of every setting a stack may vary is the session's (conftest.stacked_grid, helpers.GRID)."""
+resume on a stacked job, a killed stacked sweep continued, a sweep stopped in every phase and continued to
+the same metrics, Optuna's batches, jobs that cannot share a stack. The grid of every setting a stack may
+vary is the session's (conftest.stacked_grid, helpers.GRID)."""
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import signal
 import subprocess
@@ -15,10 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from cluster_logreg.core.overrides import saved_overrides
+from cluster_logreg.core.metrics import REPORTED
+from cluster_logreg.core.overrides import continue_the_sweep, saved_overrides
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.sweeps.hparams_columns import RECORD_DIR
 from cluster_logreg.sweeps.summary_table import job_dirs
+from cluster_logreg.training.stacked.members import STACKED_FIT
 from helpers import (
     REPO,
     SHORT,
@@ -27,6 +32,7 @@ from helpers import (
     predict_in_process,
     read_metrics,
     resume_in_process,
+    run_command,
     run_entry,
     started,
     train_in_process,
@@ -106,7 +112,8 @@ def test_a_stacked_job_has_the_checkpoints_and_curves_of_its_run_alone(grid_alon
         for name in ("last.ckpt", "best.ckpt"):
             mine = torch.load(stacked / "checkpoints" / name, weights_only=True)
             theirs = torch.load(alone / "checkpoints" / name, weights_only=True)
-            assert mine.keys() == theirs.keys() and mine["epoch"] == theirs["epoch"], name
+            # One key more: the stacked fits so far (their seconds, their size), for a sweep continued.
+            assert mine.keys() - {STACKED_FIT} == theirs.keys() and mine["epoch"] == theirs["epoch"], name
             assert mine["loops"] == theirs["loops"] and mine["callbacks"].keys() == theirs["callbacks"].keys()
             for key, weights in theirs["state_dict"].items():  # hidden_dim=2 jobs: their own shapes, unpadded
                 assert torch.allclose(
@@ -139,13 +146,17 @@ def test_eval_predict_and_resume_take_a_stacked_job_as_a_run(stacked_grid, tmp_p
     assert resume_in_process(copy, "trainer.max_epochs=40")["epochs"] == 40
 
 
+# A learning rate that diverges among healthy ones, by seed: the jobs' statuses.
+DIVERGING_SWEEP = ("model.optimizer.lr=0.05,1e6", "seed=0,1", *SHORT)
+STATUSES = ["completed", "completed", "diverged", "diverged"]
+
+
 @pytest.fixture(scope="module")
 def diverging(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
     """A learning rate that diverges among healthy ones, by seed: stacked, and with the basic launcher."""
     root = tmp_path_factory.mktemp("diverging")
-    settings = ("model.optimizer.lr=0.05,1e6", "seed=0,1", *SHORT)
-    stacked = sweep(root / "stacked", *settings)
-    sweep(root / "alone", *settings, stacked=False)
+    stacked = sweep(root / "stacked", *DIVERGING_SWEEP)
+    sweep(root / "alone", *DIVERGING_SWEEP, stacked=False)
     return root / "stacked", root / "alone", stacked
 
 
@@ -153,7 +164,7 @@ def test_a_diverging_member_ends_diverged_while_the_others_train_on(diverging):
     stacked_dir, alone_dir, result = diverging
     assert "4 in 1 stacked fit(s)" in result.stdout
     stacked = metrics_of(job_dirs(stacked_dir))
-    assert [m["status"] for m in stacked.values()] == ["completed", "completed", "diverged", "diverged"]
+    assert [m["status"] for m in stacked.values()] == STATUSES
     assert_same_results(stacked, metrics_of(job_dirs(alone_dir)))
     rows = (stacked_dir / "summary.md").read_text()
     assert rows.count("| diverged: the run diverged") == 2
@@ -261,3 +272,161 @@ def test_an_optuna_search_trains_each_batch_of_trials_as_one_stack(tmp_path):
     assert_same_results(metrics_of(job_dirs(tmp_path / "s")), metrics_of(job_dirs(tmp_path / "a")))
     study = lambda d: (d / "optimization_results.yaml").read_text().split("best_value")[0]  # noqa: E731
     assert study(tmp_path / "s") == study(tmp_path / "a")  # the same best parameters
+
+
+# The real command line (src/train.py, run as its own `__main__`), which sends itself a signal at one
+# precise point of a stacked sweep: `python -c STOP_AT <phase>:<signal> <train.py's arguments>`. The test's
+# only hook, here: the program is not changed, one of its functions is wrapped to send the signal (once the
+# launcher starts: Lightning, imported before Hydra's logging is set up, would print its lines itself).
+STOP_AT = """
+import importlib, os, runpy, signal, sys
+from cluster_logreg.training.stacked import launch
+phase, name = sys.argv.pop(1).split(":")
+owner, function, nth, after = {
+    "building": ("fit", "_member", 2, False),  # as the second job is built for the stack
+    "setup": ("model.StackedClassifier", "validation_step", 1, False),  # Lightning's check before the fit
+    "end_of_fit": ("members.MemberRuns", "on_fit_end", 1, False),  # after the last epoch, before any results
+    "between_results": ("fit._EndOfFit", "__call__", 1, True),  # once the first job's results are written
+    "run_job": ("launch", "run_job", 2, False),  # as Hydra runs the second job
+    "summary": ("summary.SweepSummary", "on_multirun_end", 1, False),  # as the sweep's summary is made
+}[phase]
+calls = []
+def wrap(where):
+    module, _, cls = where.partition(".")
+    package = "cluster_logreg.sweeps" if module == "summary" else "cluster_logreg.training.stacked"
+    target = importlib.import_module(f"{package}.{module}")
+    target = getattr(target, cls) if cls else target
+    original = getattr(target, function)
+    def wrapped(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == nth and not after:
+            os.kill(os.getpid(), getattr(signal, name))
+        result = original(*args, **kwargs)
+        if len(calls) == nth and after:
+            os.kill(os.getpid(), getattr(signal, name))
+        return result
+    setattr(target, function, wrapped)
+start = launch.launch
+def launching(*args, **kwargs):
+    if not getattr(launching, "wrapped", False):
+        wrap(owner)
+        launching.wrapped = True
+    return start(*args, **kwargs)
+launch.launch = launching
+sys.argv[0] = "src/train.py"
+runpy.run_path("src/train.py", run_name="__main__")
+"""
+
+# Stopped in each phase in turn, each time continued with the same command: where it stops, what is left.
+PHASES = [
+    ("building", "SIGTERM"),  # nothing trained
+    ("setup", "SIGTERM"),  # nothing trained (Lightning's SIGTERM handler is in place there)
+    ("end_of_fit", "SIGTERM"),  # all trained: the diverged jobs' results written, the others' not
+    ("between_results", "SIGINT"),  # the other two at their last epoch: one writes its results
+    ("run_job", "SIGTERM"),  # the last one, alone in a stack of one: written; Hydra has run two jobs
+    ("summary", "SIGINT"),  # every job kept, the summary being made
+]
+
+
+def stopped_at(sweep_dir: Path, phase: str, name: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", STOP_AT, f"{phase}:{name}", "-m", "hydra/launcher=stacked", *DIVERGING_SWEEP]
+    return run_command([*command, f"hydra.sweep.dir={sweep_dir}"], timeout=300)
+
+
+@pytest.fixture(scope="module")
+def stopped_in_every_phase(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess], Path]:
+    """The `diverging` sweep stopped in every phase in turn, continued each time, then to its end; and a
+    copy of it after `between_results`, with a job stopped at its last epoch without its results."""
+    root = tmp_path_factory.mktemp("phases")
+    sweep_dir, results = root / "sweep", []
+    for phase, name in PHASES:
+        results.append(stopped_at(sweep_dir, phase, name))
+        if phase == "between_results":
+            shutil.copytree(sweep_dir, root / "copy")
+    results.append(sweep(sweep_dir, *DIVERGING_SWEEP))
+    return sweep_dir, results, root / "copy"
+
+
+def assert_same_metrics(continued: Path, uninterrupted: Path) -> None:
+    """Every key of every job's metrics.json equal (the best checkpoint's path in its job), but the times,
+    which must still be the whole fit's: its samples per second times its seconds, the samples it trained."""
+    jobs, expected_jobs = job_dirs(continued), job_dirs(uninterrupted)
+    assert [d.name for d in jobs] == [d.name for d in expected_jobs]
+    for job, expected_job in zip(jobs, expected_jobs, strict=True):
+        mine, theirs = read_metrics(job), read_metrics(expected_job)
+        assert mine.keys() == theirs.keys(), job.name
+        for metrics in (mine, theirs):
+            for key in ("fit_seconds", "samples_per_second"):
+                metrics.pop(key, None)
+        if "fit_seconds" in read_metrics(expected_job):
+            samples = lambda m: m["samples_per_second"] * m["fit_seconds"]  # noqa: E731
+            assert samples(read_metrics(job)) == pytest.approx(samples(read_metrics(expected_job)), rel=0.02)
+        for metrics in (mine, theirs):  # the same job's (a copied sweep's checkpoints name the original's)
+            if metrics.get("best_checkpoint"):
+                metrics["best_checkpoint"] = Path(metrics["best_checkpoint"]).parts[-3:]
+        assert mine == theirs, job.name
+
+
+def test_a_stacked_sweep_stopped_in_any_phase_says_so_and_continues_to_the_uninterrupted_metrics(
+    stopped_in_every_phase, diverging
+):
+    sweep_dir, results, _ = stopped_in_every_phase
+    for (phase, name), result in zip(PHASES, results, strict=False):
+        assert result.returncode == 128 + getattr(signal, name), (phase, result.stderr[-3000:])
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"interrupted: stopped by {name}"), (phase, result.stderr)
+        assert lines[0].endswith(continue_the_sweep(sweep_dir)), phase
+        assert "Sweep summary" in result.stdout, phase  # the summary so far, as a failed sweep's
+    # The diverged jobs had ended in the fit; then one of the other two wrote its results before the stop.
+    assert "after epoch 30 of 30; 2 of its 4 stacked jobs had ended; the last checkpoint of each of the 2 left" in (
+        results[2].stderr
+    )
+    assert "after epoch 30 of 30; 1 of its 2 stacked jobs had ended; the last checkpoint of the one left" in (
+        results[3].stderr
+    )
+    assert "1 in 1 stacked fit(s) of 1 jobs" in results[4].stdout  # the last job: still stacked, bit for bit
+    assert_same_metrics(sweep_dir, diverging[0])
+    assert [read_metrics(d)["status"] for d in job_dirs(sweep_dir)] == STATUSES
+    summary = (sweep_dir / "summary.md").read_text()
+    assert summary.count("| ok |") == 2 and "loss/val" in summary and "acc/val" in summary
+
+
+def test_a_stacked_sweep_whose_results_are_lost_after_its_fit_writes_them_all_again(diverging, tmp_path):
+    """The issue's reproduction: the jobs' metrics.json deleted after the sweep, then the same command."""
+    sweep_dir = Path(shutil.copytree(diverging[0], tmp_path / "sweep"))
+    for job in job_dirs(sweep_dir):
+        if read_metrics(job)["status"] == "completed":
+            RunDir(job).metrics.unlink()
+            RunDir(job).job_status.unlink()
+    again = sweep(sweep_dir, *DIVERGING_SWEEP)
+    assert "2 in 1 stacked fit(s) of 2 jobs, 2 alone" in again.stdout
+    for job in job_dirs(sweep_dir)[:2]:
+        assert read_metrics(job)["status"] == "completed" and set(REPORTED) <= read_metrics(job).keys()
+    assert_same_metrics(sweep_dir, diverging[0])
+
+
+def test_resume_continues_a_job_stopped_in_its_stacked_fit(stopped_in_every_phase, diverging):
+    _, _, copy = stopped_in_every_phase
+    job = job_dirs(copy)[1]  # stopped at its last epoch, its results not written
+    assert not RunDir(job).metrics.exists() and RunDir(job).last_checkpoint.exists()
+    result = run_entry("train", f"resume={job}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed, stacked = read_metrics(job), read_metrics(job_dirs(diverging[0])[1])
+    assert resumed["status"] == "completed" and resumed["epochs"] == 30 and set(REPORTED) <= resumed.keys()
+    for key in REPORTED:  # alone, its last validation and test summed in another order: float32 rounding
+        assert resumed[key] == pytest.approx(stacked[key], rel=RELATIVE, abs=ABSOLUTE), key
+    again = sweep(copy, *DIVERGING_SWEEP)  # the sweep goes on around it
+    assert "it finished in an earlier run of this sweep (completed)" in again.stdout
+    assert [read_metrics(d)["status"] for d in job_dirs(copy)] == STATUSES
+
+
+@pytest.mark.parametrize("check", [(), ("~callbacks.divergence",)], ids=["checked", "no-divergence-callback"])
+def test_a_member_whose_weights_are_not_finite_after_a_few_epochs_is_diverged(tmp_path, check):
+    """lr=1e6 for 5 epochs: diverged, whether or not a divergence check saw a non-finite loss first."""
+    five = ("model.optimizer.lr=1e6,0.1", "trainer.max_epochs=5", "trainer.check_val_every_n_epoch=5", *check)
+    result = sweep(tmp_path, *five)
+    assert "2 in 1 stacked fit(s) of 2 jobs" in result.stdout
+    diverged, completed = (read_metrics(d) for d in job_dirs(tmp_path))
+    assert (diverged["status"], diverged["epochs"], completed["status"]) == ("diverged", 5, "completed")
+    assert "the run diverged" in diverged["reason"] and all(math.isfinite(completed[k]) for k in REPORTED)
+    assert json.loads(RunDir(job_dirs(tmp_path)[0]).job_status.read_text())["status"] == "ok"  # a result, not a failure

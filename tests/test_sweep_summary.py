@@ -1,15 +1,16 @@
 """The sweep summary rebuilt from job directories as a sweep leaves them (written here by hand)."""
 
 import csv
+import itertools
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from cluster_logreg.core.metrics import ACC_TRUE, EXCESS_ERROR, LOSS_VAL
+from cluster_logreg.core.metrics import ACC_TRUE, ACC_VAL_BEST, EXCESS_ERROR, LOSS_VAL
 from cluster_logreg.core.run_dir import RunDir
-from cluster_logreg.sweeps.settings_table import sign_test
+from cluster_logreg.sweeps.settings_table import SEEDS_NEEDED, signed_rank_p
 from cluster_logreg.sweeps.summary import SweepSummary
 
 
@@ -67,7 +68,9 @@ LRS = ("0.01", "0.1", "1.0")
 # acc/true of each learning rate at seeds 0, 1, 2: lr=0.1 is ahead of lr=1.0 in every seed.
 ACCS = {"0.01": [0.9990, 0.9992, 0.9991], "0.1": [0.9996, 0.9995, 0.9997], "1.0": [0.9994, 0.9993, 0.9995]}
 LOSSES = {"0.01": [0.004, 0.005, 0.003], "0.1": [3e-4, 2e-4, 4e-4], "1.0": [2e-9, 1e-9, 3e-9], "1e4": [0.0] * 3}
+GAP = "the gap (best minus runner-up, median and range over those seeds)"
 DIVERGED = {"status": "diverged", "reason": "the run diverged: loss/train became nan by epoch 10"}
+BAYES_ACC = 0.99995
 
 
 def lr_seed_grid(sweep_dir: Path, results: dict[str, list], metric: str = ACC_TRUE, losses: dict = LOSSES) -> None:
@@ -83,7 +86,14 @@ def lr_seed_grid(sweep_dir: Path, results: dict[str, list], metric: str = ACC_TR
             elif result == DIVERGED:
                 metrics = DIVERGED
             else:
-                metrics = {metric: result, LOSS_VAL: losses[lr][seed], "optimized_metric": metric, "bayes_acc": 0.99995}
+                metrics = {
+                    metric: result,
+                    LOSS_VAL: losses[lr][seed],
+                    "optimized_metric": metric,
+                    "bayes_acc": BAYES_ACC,
+                }
+                if metric == ACC_TRUE:  # as the clusters' jobs have it: how far below the Bayes-optimal accuracy
+                    metrics[EXCESS_ERROR] = BAYES_ACC - result
             job(sweep_dir, number, record, metrics, overrides)
             number += 1
 
@@ -100,7 +110,9 @@ def test_a_seed_sweep_summary_starts_with_the_settings_best_first_and_the_jobs_b
     lines = table.splitlines()
     assert lines[:10] == [
         "Best setting by acc/true (median of 3 seeds): model.optimizer.lr=0.1, ahead of model.optimizer.lr=1.0"
-        " in 3 of 3 shared seeds (sign test p = 0.125): beyond seed noise",
+        f" in 3 of 3 shared seeds; {GAP}: acc/true +0.0002 (+0.0002..+0.0002), acc/excess_error -0.0002"
+        " (-0.0002..-0.0002), where the runner-up's median is 0.00055; one-sided exact Wilcoxon signed-rank"
+        " p = 0.125, not < 0.05: too few seeds to tell (3 seeds can never reach it; run at least 5)",
         "",
         "| setting | acc/true median | acc/true spread | seeds ok | not ok | loss/val median |",
         "|---|---|---|---|---|---|",
@@ -127,34 +139,79 @@ def test_a_seed_sweep_summary_starts_with_the_settings_best_first_and_the_jobs_b
     assert [float(r["loss/val median"]) for r in settings] == [3e-4, 2e-9, 0.004]
 
 
+# Five seeds of two learning rates; the runner-up's acc/true is 0.9993 but in the last seed.
+RUNNER_UP = [0.9993, 0.9993, 0.9993, 0.9993, 0.9991]
+FIVE_LOSSES = {lr: [0.1] * 5 for lr in ("0.1", "1.0")}
+AHEAD = "model.optimizer.lr=0.1, ahead of model.optimizer.lr=1.0"
+
+
 @pytest.mark.parametrize(
-    ("results", "verdict"),
+    ("results", "metric", "verdict"),
     [
-        # A tie inside a seed is not a win: 2 of 3, p = (3 + 1) / 8.
+        # Ahead in each of 5 seeds: 1 of the 2**5 sign assignments is as far ahead.
         (
-            ACCS | {"1.0": [0.9994, 0.9995, 0.9995]},
-            "(median of 3 seeds): model.optimizer.lr=0.1, ahead of model.optimizer.lr=1.0 in 2 of 3 shared seeds"
-            " (sign test p = 0.5): within seed noise",
+            {"0.1": [0.9996, 0.9995, 0.9997, 0.99945, 0.9992], "1.0": RUNNER_UP},
+            ACC_TRUE,
+            f"(median of 5 seeds): {AHEAD} in 5 of 5 shared seeds; {GAP}:"
+            " acc/true +0.0002 (+0.0001..+0.0004), acc/excess_error -0.0002 (-0.0004..-0.0001), where the runner-up's"
+            " median is 0.00065; one-sided exact Wilcoxon signed-rank p = 0.0312 < 0.05: beyond seed noise",
         ),
-        # Winning both of two seeds is what a fair coin does once in four.
+        # Ahead in 4 of 5, behind in one by the smallest gap: its rank 1 of 15 leaves p = 2/32.
         (
-            {lr: accs[:2] for lr, accs in ACCS.items()},
-            "(median of 2 seeds): model.optimizer.lr=0.1, ahead of model.optimizer.lr=1.0 in 2 of 2 shared seeds"
-            " (sign test p = 0.25): too few shared seeds to tell (3 or more needed)",
+            {"0.1": [0.9996, 0.9995, 0.9997, 0.99945, 0.9990], "1.0": RUNNER_UP},
+            ACC_TRUE,
+            f"(median of 5 seeds): {AHEAD} in 4 of 5 shared seeds; {GAP}:"
+            " acc/true +0.0002 (-0.0001..+0.0004), acc/excess_error -0.0002 (-0.0004..+0.0001), where the runner-up's"
+            " median is 0.00065; one-sided exact Wilcoxon signed-rank p = 0.0625, not < 0.05: within seed noise",
+        ),
+        # A tie inside a seed is not a win and says neither is better: 5 seeds, but 3 that differ.
+        (
+            {"0.1": [0.9996, 0.9995, 0.9997, 0.9993, 0.9991], "1.0": RUNNER_UP},
+            ACC_TRUE,
+            f"(median of 5 seeds): {AHEAD} in 3 of 5 shared seeds; {GAP}:"
+            " acc/true +0.0002 (+0..+0.0004), acc/excess_error -0.0002 (-0.0004..+0), where the runner-up's median is"
+            " 0.00065; one-sided exact Wilcoxon signed-rank p = 0.125, not < 0.05: too few seeds to tell (they differ"
+            " in only 3 of 5 shared seeds, which can never reach it; run seeds until 5 differ)",
+        ),
+        # Data without a known distribution (a CSV table): no excess error, the gap in what there is.
+        (
+            {"0.1": [1.0, 0.995, 1.0, 0.995, 0.99], "1.0": [0.995, 0.995, 0.99, 0.985, 0.985]},
+            ACC_VAL_BEST,
+            f"(median of 5 seeds): {AHEAD} in 4 of 5 shared seeds; {GAP}:"
+            " acc/val_best +0.005 (+0..+0.01); one-sided exact Wilcoxon signed-rank p = 0.0625, not < 0.05: too few"
+            " seeds to tell (they differ in only 4 of 5 shared seeds, which can never reach it; run seeds until 5"
+            " differ)",
         ),
         # A diverged seed: ranked by its two ok seeds, compared over the two seeds both settings have.
         (
             ACCS | {"0.1": [0.9996, 0.9995, DIVERGED]},
-            "(median of 2 seeds): model.optimizer.lr=0.1, ahead of model.optimizer.lr=1.0 in 2 of 2 shared seeds"
-            " (sign test p = 0.25): too few shared seeds to tell (3 or more needed)",
+            ACC_TRUE,
+            f"(median of 2 seeds): {AHEAD} in 2 of 2 shared seeds; {GAP}:"
+            " acc/true +0.0002 (+0.0002..+0.0002), acc/excess_error -0.0002 (-0.0002..-0.0002), where the runner-up's"
+            " median is 0.0006; one-sided exact Wilcoxon signed-rank p = 0.25, not < 0.05: too few seeds to tell"
+            " (2 seeds can never reach it; run at least 5)",
         ),
     ],
-    ids=["within seed noise", "too few seeds", "a diverged seed"],
+    ids=["beyond seed noise", "within seed noise", "ties", "no known distribution", "a diverged seed"],
 )
-def test_the_verdict_on_the_best_setting_against_the_runner_up(tmp_path, results, verdict):
-    lr_seed_grid(tmp_path, results)
+def test_the_verdict_on_the_best_setting_against_the_runner_up(tmp_path, results, metric, verdict):
+    lr_seed_grid(tmp_path, results, metric, losses=LOSSES | FIVE_LOSSES)
     table = SweepSummary().write(tmp_path)
-    assert table.splitlines()[0] == f"Best setting by acc/true {verdict}"
+    assert table.splitlines()[0] == f"Best setting by {metric} {verdict}"
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 4, 5])  # 1 seed: a setting not ok below
+def test_the_verdict_says_how_many_seeds_could_ever_reach_the_threshold(tmp_path, seeds):
+    # Ahead in every seed: the least p they can give, 2**-seeds; below 0.05 from 5 seeds on.
+    lr_seed_grid(tmp_path, {"0.1": [0.9996] * seeds, "1.0": [0.9993] * seeds}, losses=FIVE_LOSSES)
+    verdict = SweepSummary().write(tmp_path).splitlines()[0]
+    p = f"p = {0.5**seeds:.3g}"
+    if seeds < SEEDS_NEEDED:
+        assert verdict.endswith(
+            f"{p}, not < 0.05: too few seeds to tell ({seeds} seeds can never reach it; run at least 5)"
+        )
+    else:
+        assert verdict.endswith(f"{p} < 0.05: beyond seed noise")
 
 
 def test_a_setting_with_a_seed_not_ok_shows_it_and_one_with_no_ok_seed_comes_last(tmp_path):
@@ -166,7 +223,12 @@ def test_a_setting_with_a_seed_not_ok_shows_it_and_one_with_no_ok_seed_comes_las
         "| model.optimizer.lr=0.01 | 0.999100 | 0.000200 | 3 | 0 | 0.004 |",
         "| model.optimizer.lr=1e4 |  |  | 0 | 3 |  |",
     ]
-    assert "in 1 of 1 shared seeds (sign test p = 0.5): too few shared seeds to tell" in table.splitlines()[0]
+    assert table.splitlines()[0].endswith(
+        "in 1 of 1 shared seeds; the gap (best minus runner-up, median and range over those seeds): acc/true +0.0002"
+        " (+0.0002..+0.0002), acc/excess_error -0.0002 (-0.0002..-0.0002), where the runner-up's median is 0.00055;"
+        " one-sided exact Wilcoxon signed-rank p = 0.5, not < 0.05: too few seeds to tell (1 seed can never reach it;"
+        " run at least 5)"
+    )
     assert read_settings(tmp_path)[-1] == {
         "setting": "model.optimizer.lr=1e4",
         "acc/true median": "",
@@ -177,13 +239,22 @@ def test_a_setting_with_a_seed_not_ok_shows_it_and_one_with_no_ok_seed_comes_las
     }
 
 
+def test_settings_that_share_no_ok_seed_are_not_compared(tmp_path):
+    lr_seed_grid(tmp_path, {"0.1": [0.9996, 0.9995, DIVERGED], "1.0": ["failed", "failed", 0.9994]})
+    assert SweepSummary().write(tmp_path).splitlines()[0] == (
+        "Best setting by acc/true (median of 2 seeds): model.optimizer.lr=0.1; the runner-up, model.optimizer.lr=1.0,"
+        " has no ok seed in common with it to compare them in"
+    )
+
+
 def test_settings_ranked_by_an_error_go_lowest_first_and_five_winning_seeds_are_beyond_noise(tmp_path):
     errors = {"1.0": [3e-4, 2.5e-4, 2.9e-4, 1.3e-4, 3.1e-4], "0.1": [1e-4, 2e-4, 1.5e-4, 1.2e-4, 1.1e-4]}
     lr_seed_grid(tmp_path, errors, metric=EXCESS_ERROR, losses={lr: [0.1] * 5 for lr in errors})
     lines = SweepSummary().write(tmp_path).splitlines()
     assert lines[0] == (
         "Best setting by acc/excess_error (median of 5 seeds): model.optimizer.lr=0.1, ahead of model.optimizer.lr=1.0"
-        " in 5 of 5 shared seeds (sign test p = 0.0312): beyond seed noise"
+        f" in 5 of 5 shared seeds; {GAP}: acc/excess_error -0.00014 (-0.0002..-1e-05), where the runner-up's median is"
+        " 0.00029; one-sided exact Wilcoxon signed-rank p = 0.0312 < 0.05: beyond seed noise"
     )
     assert lines[4:6] == [
         "| model.optimizer.lr=0.1 | 0.00012 | 0.0001 | 5 | 0 | 0.1 |",
@@ -191,8 +262,40 @@ def test_settings_ranked_by_an_error_go_lowest_first_and_five_winning_seeds_are_
     ]
 
 
-def test_the_sign_test_is_the_chance_of_at_least_as_many_wins_for_a_fair_coin():
-    assert [sign_test(3, 3), sign_test(5, 5), sign_test(2, 3), sign_test(4, 6)] == [0.125, 0.03125, 0.5, 22 / 64]
+def test_the_signed_rank_p_on_cases_counted_by_hand():
+    # Ahead in all n seeds: 1 of the 2**n sign assignments, whatever the sizes; 4 seeds cannot go below 0.05.
+    assert [signed_rank_p([1e-6] * 5), signed_rank_p([3.0, 1.0, 2.0]), signed_rank_p([1, 2, 3, 4])] == [
+        1 / 32,
+        1 / 8,
+        1 / 16,
+    ]
+    assert SEEDS_NEEDED == 5
+    # Behind in one seed: its rank counts. Smallest of 3: positive ranks 2 + 3 = 5, reached by {2,3} and {1,2,3}.
+    assert signed_rank_p([3, 2, -1]) == 2 / 8
+    assert signed_rank_p([5, 4, 3, 2, -1]) == 2 / 32  # 4 of 5 is not enough even when the loss is the smallest
+    # Behind in the largest: 10 of 15, which 10 of the 32 reach (as many as reach 5 or less: 1+1+1+2+2+3).
+    assert signed_rank_p([-5, 4, 3, 2, 1]) == 10 / 32
+    # Ties: a zero difference is left out; equal sizes share their mean rank (2 each: sums 0, 2, 4, 6 as 1, 3, 3, 1).
+    assert [signed_rank_p([0, 0, 1, 2, 3]), signed_rank_p([1, 1, -1]), signed_rank_p([0, 0])] == [1 / 8, 4 / 8, 1.0]
+    assert signed_rank_p([-1, -2, -3]) == 1.0  # behind in each: nothing is as far behind
+
+
+def brute_force_p(differences: tuple[int, ...]) -> float:
+    """The same test counted the long way: every sign of every nonzero difference, ranks as mid-ranks."""
+    sizes = [abs(d) for d in differences if d]
+    rank = lambda x: (sum(y < x for y in sizes) + sum(y <= x for y in sizes) + 1) / 2  # noqa: E731
+    observed = sum(rank(abs(d)) for d in differences if d > 0)
+    sums = [
+        sum(rank(x) for x, plus in zip(sizes, signs, strict=True) if plus)
+        for signs in itertools.product((0, 1), repeat=len(sizes))
+    ]
+    return sum(total >= observed for total in sums) / len(sums)
+
+
+def test_the_signed_rank_p_equals_counting_every_sign_assignment():
+    for n in range(6):
+        for differences in itertools.product((-2, -1, 0, 1, 3), repeat=n):
+            assert signed_rank_p(list(differences)) == brute_force_p(differences), differences
 
 
 def test_without_a_seed_swept_or_with_jobs_ranked_by_different_metrics_there_is_no_settings_table(tmp_path):

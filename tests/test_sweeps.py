@@ -17,7 +17,18 @@ import torch
 
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.sweeps.summary_table import job_dirs
-from helpers import DIVERGING, LRS, REPO, SEEDS, read_metrics, run_entry, started, train_in_process
+from helpers import (
+    DIVERGING,
+    LRS,
+    REPO,
+    SEEDS,
+    files_of,
+    read_metrics,
+    run_entry,
+    started,
+    the_error_line,
+    train_in_process,
+)
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -75,7 +86,7 @@ def test_the_sweep_marks_the_setting_best_on_the_true_distribution(lr_sweep):
     table = (lr_sweep.path / "summary.md").read_text().splitlines()
     # Over its seeds too; two seeds are too few to call it more than a lead.
     assert table[0].startswith("Best setting by acc/true (median of 2 seeds): model.optimizer.lr=0.1, ahead of ")
-    assert table[0].endswith("too few shared seeds to tell (3 or more needed)")
+    assert table[0].endswith("too few seeds to tell (2 seeds can never reach it; run at least 5)")
     assert f"Best by acc/true (highest): job {best['job']}, {best['overrides']}  " in table
     shown = f"Sweep summary ({lr_sweep.path}/summary.md, figure: {lr_sweep.path}/summary.png)"
     assert shown in lr_sweep.stdout
@@ -303,3 +314,17 @@ def test_an_optuna_search_killed_part_way_continues_to_its_full_count_beside_ano
     )
     best = max(study.trials, key=lambda t: t.value)
     assert f"best_value: {best.value}" in (here / "optimization_results.yaml").read_text()
+
+
+@pytest.mark.cli
+def test_another_sweep_in_a_sweeps_directory_is_refused_before_anything_is_written(lr_sweep, tmp_path):
+    """Its jobs would fail or add to the directory, and the summary, multirun.yaml and HParams columns
+    would be the new command's: refused at the sweep's start; the sweep's own command continues it."""
+    copy = Path(shutil.copytree(lr_sweep.path, tmp_path / "lr"))
+    before = files_of(copy)
+    result = run_entry("train", "-m", "seed=0,1", "model.optimizer.lr=-1", f"hydra.sweep.dir={copy}")
+    assert the_error_line(result) == (
+        f"error: hydra.sweep.dir='{copy}' holds another sweep (its multirun.yaml records another command line); "
+        "valid: a new directory, or that sweep's own command to continue it"
+    )
+    assert files_of(copy) == before

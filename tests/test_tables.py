@@ -128,6 +128,7 @@ GOOD = [["1.0", "2.0", "a"], ["2.0", "1.0", "b"]] * 10
         ("three classes", ["u", "v", "label"], [*GOOD, ["1", "1", "c"]], [], "has 3 distinct values ('a', 'b', 'c')"),
         ("text feature", ["u", "v", "label"], [*GOOD[:5], ["1", "high", "a"]], [], "'high' in row 7, column 'v'"),
         ("NaN", ["u", "v", "label"], [*GOOD[:3], ["nan", "1", "b"]], [], "'nan' in row 5, column 'u'"),
+        ("beyond float32", ["u", "v", "label"], [*GOOD[:3], ["1", "-1e39", "b"]], [], "'-1e39' in row 5, column 'v'"),
         ("short row", ["u", "v", "label"], [*GOOD[:3], ["1", "b"]], [], "has 2 cells in row 5"),
         ("header only", ["u", "v", "label"], [], [], "has a header only"),
         ("unknown class", ["u", "v", "label"], GOOD, ["data.positive_class=c"], "data.positive_class='c'"),
@@ -231,6 +232,8 @@ def test_a_table_larger_than_memory_is_refused_before_reading_it(tmp_path, monke
         ("the column twice", "x0,x1,x1\n1,2,3\n", "names the column 'x1' twice in its header (columns 2 and 3)"),
         ("text", "x0,x1\n1,2\n3,four\n", "'four' in row 3, column 'x1'"),
         ("NaN", "x0,x1\nnan,2\n", "'nan' in row 2, column 'x0'"),
+        ("beyond float32", "x0,x1\n1,2\n-1e39,2\n", "'-1e39' in row 3, column 'x0'; valid: numbers that fit float32"),
+        ("a score beyond float32", "x0,x1\n1,2\n\n3e38,3e38\n", "has a row whose score overflows float32 (row 4: "),
         ("short row", "x0,x1\n1,2\n3\n", "has 1 cells in row 3"),
         ("empty", "", "is empty"),
         ("header only", "x0,x1\n", "has a header only"),
@@ -261,6 +264,22 @@ def test_a_setting_the_program_does_not_know_is_refused_not_ignored(config_name,
 def test_eval_on_data_that_is_not_there_is_refused(default_run):
     found = refusal(f"ckpt_path={default_run}", "evaluate_on=nowhere.csv", config_name="eval")
     assert found.startswith("evaluate_on='nowhere.csv' is neither") and "valid: test | fresh | a CSV file" in found
+
+
+@pytest.mark.cli
+def test_numbers_beyond_float32_are_refused_with_their_row_and_column(default_run, tmp_path):
+    """The quoted cases: 1e300 in a training table, 1e39 and -1e39 in predict's input (once written nan,0)."""
+    table = write_csv(tmp_path / "table.csv", ["u", "v", "label"], [*GOOD[:3], ["1e300", "1", "b"], *GOOD[3:]])
+    run = f"hydra.run.dir={tmp_path / 'r'}"
+    line = the_error_line(run_entry("train", "data=csv", f"data.path={table}", "data.target=label", run))
+    assert line == (
+        f"error: data.path='{table}' has '1e300' in row 5, column 'u'; valid: numbers that fit float32 (|x| <= 3.4e38)"
+    )
+    points = tmp_path / "points.csv"
+    points.write_text("x0,x1\n1e39,1\n-1e39,1\n")
+    result = run_entry("predict", f"ckpt_path={default_run}", f"input={points}", f"hydra.run.dir={tmp_path / 'p'}")
+    assert the_error_line(result).startswith(f"error: input='{points}' has '1e39' in row 2, column 'x0'; valid: ")
+    assert not RunDir(tmp_path / "p").predictions.exists()
 
 
 @pytest.mark.cli

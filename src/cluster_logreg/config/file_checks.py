@@ -15,9 +15,11 @@ from cluster_logreg.config.run_settings import CKPT_HINT
 from cluster_logreg.config.schema import RULES
 from cluster_logreg.core.csv_file import header
 from cluster_logreg.core.errors import UserError, invalid
+from cluster_logreg.core.files import NOT_A_FILE, unreadable
 from cluster_logreg.core.predictions_file import is_predictions_file
 
 EVALUATE_ON = ("test", "fresh")
+OUTPUT = "a path that does not exist yet, or an earlier output of predict.py (replaced)"
 
 
 def bad_checkpoint(key: str, path: Path, problem: str) -> UserError:
@@ -27,8 +29,8 @@ def bad_checkpoint(key: str, path: Path, problem: str) -> UserError:
 def check_checkpoint_file(path: Path, key: str = "ckpt_path") -> None:
     """The checks that need no torch: the file exists and is a complete archive (what is in it is
     checked as it is read, `training.checkpoints.read_checkpoint`)."""
-    if not path.is_file():
-        raise bad_checkpoint(key, path, "is not a file")
+    if problem := unreadable(path):
+        raise bad_checkpoint(key, path, problem)
     # torch.save writes a zip archive; anything else (a text file, a truncated copy) cannot be one.
     if not zipfile.is_zipfile(path):
         raise bad_checkpoint(key, path, "is not a checkpoint (not a complete zip archive)")
@@ -57,30 +59,43 @@ def check_resume(cfg: DictConfig) -> None:
 
 def check_evaluate_on(cfg: DictConfig) -> None:
     """eval.py: a CSV to evaluate on exists (its columns are checked against the model's as it is read)."""
-    if cfg.evaluate_on not in EVALUATE_ON and not Path(cfg.evaluate_on).is_file():
-        raise invalid(
-            "evaluate_on",
-            cfg.evaluate_on,
-            "test | fresh | a CSV file",
-            "is neither test nor fresh, and no such file exists",
-        )
+    if cfg.evaluate_on in EVALUATE_ON or not (problem := unreadable(Path(cfg.evaluate_on))):
+        return
+    if problem == NOT_A_FILE:
+        problem = "is neither test nor fresh, and no such file exists"
+    raise invalid("evaluate_on", cfg.evaluate_on, "test | fresh | a CSV file", problem)
+
+
+def predictions_path(cfg: DictConfig) -> Path | None:
+    """The file predict.py writes for `output`, as the system will find it: links and `..` followed
+    (`new/../points.csv` is ./points.csv), so what is checked is what is written. None: the default,
+    predictions.csv in the new run directory."""
+    return Path(os.path.realpath(cfg.output)) if cfg.output is not None else None
 
 
 def check_output(cfg: DictConfig) -> None:
     """predict.py writes over no file but its own: not the input (by any path or link to it), and no
-    existing file that is not an earlier output of predict.py. Checked before the input is read."""
-    if cfg.output is None:
-        return  # predictions.csv in the new run directory
-    output, given = Path(cfg.output), Path(cfg.input)
+    existing file that is not an earlier output of predict.py. Checked before the input is read, and
+    again just before the predictions replace the file."""
+    output = predictions_path(cfg)
+    if output is None:
+        return
+    given = Path(cfg.input)
     if output.exists() and given.exists() and os.path.samefile(output, given):
         raise invalid("output", cfg.output, "another file than the input", f"is the input file (input={cfg.input!r})")
     if output.is_dir():
         raise invalid("output", cfg.output, "a file path", "is a directory")
+    if output.exists() and (problem := unreadable(output)):
+        raise invalid("output", cfg.output, OUTPUT, problem)
     if output.exists() and not is_predictions_file(output):
         raise invalid(
-            "output", cfg.output, "a path that does not exist yet, or an earlier output of predict.py (replaced)",
-            "is an existing file that predict.py did not write",
+            "output", cfg.output, OUTPUT,
+            f"is an existing file that predict.py did not write{_as_resolved(cfg.output, output)}",
         )  # fmt: skip
+
+
+def _as_resolved(given: str, resolved: Path) -> str:
+    return "" if Path(given).absolute() == resolved else f" ({resolved})"
 
 
 def check_input(cfg: DictConfig) -> None:
@@ -94,7 +109,8 @@ def check_outputs_writable(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if rule not in WRITTEN or value is None:
             continue
-        directory = Path(value) if rule is DIRECTORY else Path(value).parent
+        written = Path(os.path.realpath(value))  # as predictions_path: `new/../x` creates no `new`
+        directory = written if rule is DIRECTORY else written.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
             if not os.access(directory, os.W_OK):

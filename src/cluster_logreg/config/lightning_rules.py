@@ -22,7 +22,19 @@ from cluster_logreg.config.rules import (
 from cluster_logreg.core.metrics import MONITORED_LOSSES, VALIDATION
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp", "deepspeed")
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true", "fsdp", "deepspeed")
+# Lightning's DDP that starts its processes from the running one (spawned or forked: `ddp_spawn` is the
+# lightning-hydra-template's `ddp_sim`). Each process fits, and only the final weights and metrics come
+# back to the one that started them, which then writes the run's results: the epochs, the callbacks'
+# state (checkpoints, a stop and its cause) stay behind, and every later validate or test spawns the
+# processes again. `ddp` trains the same way, each process running the whole command: refused with
+# that way out before anything starts (preflight.check_strategy). Lightning's names for them (its
+# StrategyRegistry, start_method spawn or fork; tests/test_ddp_cpu.py checks this list against it).
+SPAWNED_STRATEGIES = tuple(
+    f"ddp_{start}{variant}"
+    for start in ("spawn", "fork", "notebook")
+    for variant in ("", "_find_unused_parameters_false", "_find_unused_parameters_true")
+)
 UNTIL_THE_END = " (0: only at the end)"
 AT_LEAST_0 = int_at_least(0)
 VERSION = Rule(lambda v: v is None or isinstance(v, (str, int)), "a name, a number or null")

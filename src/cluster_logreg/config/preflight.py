@@ -9,6 +9,7 @@ config (schema.py). One check needs the built Trainer (where its processes come 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +23,7 @@ from cluster_logreg.config.file_checks import (
     check_outputs_writable,
     check_resume,
 )  # fmt: skip
+from cluster_logreg.config.lightning_rules import SPAWNED_STRATEGIES, STRATEGIES
 from cluster_logreg.config.setting_checks import check_known_keys, check_rules
 from cluster_logreg.core.errors import invalid
 from cluster_logreg.core.memory import available_memory, gigabytes
@@ -32,6 +34,20 @@ def _data(cfg: DictConfig) -> SplitData:
     data = OmegaConf.to_object(cfg.data)
     assert isinstance(data, SplitData), f"data is typed by {type(data).__name__}, not a data source's settings"
     return data
+
+
+def check_strategy(cfg: DictConfig) -> None:
+    """A DDP strategy that spawns or forks its processes (lightning_rules.SPAWNED_STRATEGIES says why
+    none can run a whole run) is refused with the DDP that can, before check_rules' plainer line."""
+    strategy = OmegaConf.select(cfg, "trainer.strategy")
+    if isinstance(strategy, str) and strategy in SPAWNED_STRATEGIES:
+        others = " | ".join(s for s in STRATEGIES if s != "ddp")
+        raise invalid(
+            "trainer.strategy", strategy,
+            f"ddp (trainer=ddp: the same DDP, each process started by re-running the command) | {others}",
+            "is not supported: it starts its processes from this one, which gets back only their final weights "
+            "and metrics, not the run its checkpoints, results and stops need",
+        )  # fmt: skip
 
 
 def check_splits(cfg: DictConfig) -> None:
@@ -47,6 +63,24 @@ def check_splits(cfg: DictConfig) -> None:
         raise invalid(
             "data.val_fraction + data.test_fraction", data.val_fraction + data.test_fraction,
             f"a sum that leaves at least 1 of the {total} for training", "leaves the training split empty",
+        )  # fmt: skip
+
+
+def check_clusters(cfg: DictConfig) -> None:
+    """The two clusters' centres, mean_value + bias and -mean_value + bias, are apart in float32 (the
+    data's type): mean_value 0, or one lost beside a huge bias, leaves nothing to tell the classes apart."""
+    data = _data(cfg)
+    if not isinstance(data, ClustersData):
+        return
+    try:
+        centres = {struct.pack("f", sign * data.mean_value + data.bias) for sign in (1, -1)}
+    except OverflowError:  # beyond float32
+        centres = set()
+    if len(centres) != 2:
+        raise invalid(
+            "data.mean_value", data.mean_value,
+            f"a number that keeps the centres +-mean_value + data.bias ({data.bias}) apart and finite in float32",
+            "puts both clusters at the same centre (or beyond float32)",
         )  # fmt: skip
 
 
@@ -86,8 +120,10 @@ Check = Callable[[DictConfig], None]
 # imports torch.
 TRAIN_CHECKS: tuple[Check, ...] = (
     check_known_keys,
+    check_strategy,
     check_rules,
     check_splits,
+    check_clusters,
     check_memory,
     check_resume,
     check_outputs_writable,
@@ -96,6 +132,7 @@ TRAIN_CHECKS: tuple[Check, ...] = (
 PREDICT_CHECKS: tuple[Check, ...] = (
     check_known_keys,
     check_ckpt_path,
+    check_strategy,
     check_rules,
     check_output,
     check_input,
@@ -105,6 +142,7 @@ PREDICT_CHECKS: tuple[Check, ...] = (
 EVAL_CHECKS: tuple[Check, ...] = (
     check_known_keys,
     check_ckpt_path,
+    check_strategy,
     check_rules,
     check_evaluate_on,
     check_outputs_writable,

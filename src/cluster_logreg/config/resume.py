@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cluster_logreg.core.errors import UserError, invalid
+from cluster_logreg.core.files import NOT_A_FILE, unreadable
 from cluster_logreg.core.overrides import hydra_value, key_of, saved_overrides, split_override
 from cluster_logreg.core.run_dir import RunDir
 
@@ -25,8 +27,9 @@ def resume_arguments(arguments: list[str]) -> list[str]:
         return arguments
     run_dir = Path(resumes[-1])
     saved = RunDir(run_dir).overrides
-    if not saved.is_file():
-        raise invalid("resume", str(run_dir), RUN_DIR_HINT.format(saved.relative_to(run_dir)), "is not a run directory")
+    if problem := unreadable(saved):
+        problem = "is not a run directory" if problem == NOT_A_FILE else f"{problem} ({saved})"
+        raise invalid("resume", str(run_dir), RUN_DIR_HINT.format(saved.relative_to(run_dir)), problem)
     if {"-m", "--multirun"} & set(given):
         raise UserError("resume continues one run, not a sweep; valid: resume=<job dir> without -m, one job at a time")
     # Lightning's DDP processes are started with the parent's command line and its hydra.run.dir.
@@ -43,10 +46,12 @@ def checkpoint_of(path: Path) -> Path:
     """`ckpt_path=` as given: a checkpoint file, or a run directory, meaning its last checkpoint (where
     the run's own overrides put it, `callbacks.last_checkpoint.path`, else the default place)."""
     run = RunDir(path)
-    if not path.is_dir():
+    if not os.path.isdir(path):  # False for a path that cannot be looked at: its check says why
         return path
     setting = "callbacks.last_checkpoint.path"
-    overrides = saved_overrides(run.overrides) if run.overrides.is_file() else []
+    if (problem := unreadable(run.overrides)) not in (None, NOT_A_FILE):
+        raise invalid("ckpt_path", str(path), "a run directory you can read", f"{problem} ({run.overrides})")
+    overrides = saved_overrides(run.overrides) if problem is None else []
     chosen = [value for key, value in map(split_override, overrides) if key == setting]
     return Path(chosen[-1].strip("'\"")) if chosen else run.last_checkpoint
 

@@ -14,8 +14,9 @@ from typing import Any, NamedTuple, TypeGuard
 
 from omegaconf import OmegaConf
 
+from cluster_logreg.core.csv_file import FLOAT32_MAX
+
 MAX_SEED = 2**32 - 1  # what numpy, and so Lightning's seed_everything, accepts
-FLOAT32_MAX = 3.4e38
 CPU_CORES = os.cpu_count() or 1
 
 
@@ -40,7 +41,6 @@ def is_int(value: object) -> TypeGuard[int]:
 
 
 def is_number(value: object) -> TypeGuard[float]:
-    # Finite as a float32 too: the data and weights are float32, where 1e39 is already infinite.
     return (is_int(value) or isinstance(value, float)) and math.isfinite(value) and abs(value) <= FLOAT32_MAX
 
 

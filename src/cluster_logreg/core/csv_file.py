@@ -13,10 +13,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cluster_logreg.core.errors import invalid
+from cluster_logreg.core.files import unreadable
 
 # UTF-8; "-sig" drops the byte-order mark that spreadsheet programs write at the start of the file.
 ENCODING = "utf-8-sig"
 HEADER = "a CSV file with a header row"
+# About the largest float32 (3.40282e38): the data and weights are float32, where 1e39 is infinite.
+FLOAT32_MAX = 3.4e38
 # What a single "column" of a file separated by something else than commas holds.
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
@@ -56,8 +59,8 @@ def _first_undecodable(path: Path) -> str:
 
 def header(path: Path, key: str = "data.path") -> list[str]:
     """The column names of the CSV at `path` (its first row), each a name of its own."""
-    if not path.is_file():
-        raise invalid(key, str(path), HEADER, "is not a file")
+    if problem := unreadable(path):
+        raise invalid(key, str(path), HEADER, problem)
     first = next(_records(path, key), None)
     if first is None:
         raise invalid(key, str(path), HEADER, "is empty")
@@ -121,7 +124,7 @@ def is_number(cell: str) -> bool:
 
 
 def number(cell: str, row: int, column: str, key: str, path: Path) -> float:
-    """A cell as a finite number, or the error that names where it is."""
+    """A cell as a number finite in float32, or the error that names where it is."""
     if not cell.strip():
         raise invalid(
             key, str(path), "a number in every feature cell (fill in or drop the rows with missing values)",
@@ -136,4 +139,6 @@ def number(cell: str, row: int, column: str, key: str, path: Path) -> float:
         raise invalid(key, str(path), "numbers in every feature column", where) from None
     if not math.isfinite(value):
         raise invalid(key, str(path), "finite numbers (no NaN, no inf)", where)
+    if abs(value) > FLOAT32_MAX:
+        raise invalid(key, str(path), "numbers that fit float32 (|x| <= 3.4e38)", where)
     return value

@@ -7,6 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+NOT_A_FILE = "is not a file"
+
+
+def unreadable(path: Path) -> str | None:
+    """Why the file at `path` cannot be read (what an error line says after the path), or None."""
+    try:
+        with open(path, "rb"):
+            return None
+    except PermissionError:
+        return "cannot be read: permission denied"
+    except OSError:  # absent, a directory, a path through a file
+        return NOT_A_FILE
+
 
 def partial_path(path: Path) -> Path:
     """Where `path` is written before a rename makes it whole: hidden, beside it, one per process."""

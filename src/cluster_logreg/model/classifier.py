@@ -129,8 +129,9 @@ class LogisticClassifier(LightningModule):
         return w.tolist(), c.item()
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        """P(class 1) of each row of a batch of raw inputs (predict.py)."""
-        return self.predict_proba(batch)
+        """The logit of each row of a batch of raw inputs (predict.py writes P(class 1) of the finite ones)."""
+        logits: Tensor = self(batch)
+        return logits
 
     def exact_metrics(self, datamodule: LightningDataModule | None = None) -> dict[str, float]:
         """The exact metrics (`metrics.TRUE`) and the map's shape (`metrics.LEARNED`), where the

@@ -1,7 +1,8 @@
 """The sweep summary's settings table, where a repeat key (a seed) is swept: one row per setting (a
 combination of the other swept keys) with the median and spread of the ranked metric over its
 seeds, best first, under a verdict on whether the best setting beats the runner-up beyond seed
-noise. Torch-free: it runs in the sweep's parent process.
+noise (a paired test over the seeds at a stated significance) and by how much. Torch-free: it runs in
+the sweep's parent process.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster_logreg.core.metrics import LOSS_VAL, TIE_BREAK, shown
+from cluster_logreg.core.metrics import EXCESS_ERROR, LOSS_VAL, TIE_BREAK, shown
 
 Row = dict[str, Any]
-# Winning every one of this many shared seeds is beyond seed noise: a fair coin does it with
-# p = 0.5**3 = 0.125, and fewer seeds cannot say more than a coin toss could.
-SURE_FROM = 3
+# "Beyond seed noise" takes a one-sided p below this, by convention the least a reader accepts.
+ALPHA = 0.05
+# The fewest seeds (in which the two settings differ) that can ever reach it: n seeds give at best
+# p = 2**-n, and 2**-4 = 0.0625 is not below 0.05.
+SEEDS_NEEDED = next(n for n in range(1, 64) if 0.5**n < ALPHA)
 ONLY_SETTING = "(all jobs)"  # the label where seeds are all the sweep varied
 
 
@@ -33,9 +36,36 @@ def swept_keys(rows: list[Row]) -> list[str]:
     return [k for k in keys if len({str(row["settings"].get(k)) for row in rows}) > 1]
 
 
-def sign_test(wins: int, n: int) -> float:
-    """P(at least `wins` of `n` for a fair coin): the one-sided exact sign test."""
-    return sum(math.comb(n, i) for i in range(wins, n + 1)) / float(2**n)
+def signed_rank_p(differences: list[float]) -> float:
+    """The one-sided p of the exact Wilcoxon signed-rank test that paired `differences` lean above 0.
+
+    Why this test: the seed pairs the runs (the same data and initial weights), so the differences are
+    paired; their ranks carry the sizes of the gaps, not only their signs as a sign test does, yet it
+    assumes no normal distribution, which 3 to 10 seeds could not check (one seed near divergence is
+    a gap far out in the tail), and ranks keep that one seed from outweighing the others as it would
+    in a mean. Exact: with no difference in distribution each difference is as likely + as -, and the
+    p is the share of the 2**n sign assignments whose sum of positive ranks is at least the observed,
+    counted by dynamic programming (no scipy). Ties: a zero difference says neither is better and is
+    left out (Wilcoxon's rule), so it cannot help reach the threshold; equal nonzero sizes share their
+    mean rank, and the count is exact for those ranks (ranks are doubled to stay whole numbers).
+    Of Agarwal et al. 2021 (rliable) the verdict takes the paired probability of improvement (ahead in
+    k of n seeds) and shows the gap's range over the seeds, not a bootstrap interval, which a handful of
+    seeds cannot support.
+    """
+    sizes = sorted(abs(d) for d in differences if d != 0)
+    # |difference| -> twice its mean rank (positions first + 1 .. first + count: mean first + (count + 1) / 2)
+    doubled = {size: 2 * sizes.index(size) + sizes.count(size) + 1 for size in sizes}
+    observed = sum(doubled[d] for d in differences if d > 0)
+    ways = [1]  # ways[s]: the sign assignments whose doubled sum of positive ranks is s
+    for size in sizes:
+        rank = doubled[size]
+        ways = [a + b for a, b in zip(ways + [0] * rank, [0] * rank + ways, strict=True)]
+    return sum(ways[observed:]) / float(2 ** len(sizes))
+
+
+def _gap(values: list[float]) -> str:
+    """The median of paired differences and their range over the seeds."""
+    return f"{statistics.median(values):+.2g} ({min(values):+.2g}..{max(values):+.2g})"
 
 
 @dataclass
@@ -85,14 +115,35 @@ class SettingsTable:
         runner_up = ranked[1]
         ours, theirs = best.values(self.metric), runner_up.values(self.metric)
         shared = [seed for seed in ours if seed in theirs]
+        if not shared:
+            return f"{head}; the runner-up, {runner_up.label}, has no ok seed in common with it to compare them in"
         sign = 1 if self.higher_is_better else -1
-        wins = sum(sign * ours[seed] > sign * theirs[seed] for seed in shared)  # a tie is not a win
-        if len(shared) < SURE_FROM:
-            judged = f"too few shared seeds to tell ({SURE_FROM} or more needed)"
+        differences = [ours[seed] - theirs[seed] for seed in shared]  # best minus runner-up, seed by seed
+        ahead = [sign * d for d in differences]
+        wins, n = sum(d > 0 for d in ahead), len(shared)  # a tie is not a win
+        gaps = f"{self.metric} {_gap(differences)}"
+        excess_ours, excess_theirs = best.values(EXCESS_ERROR), runner_up.values(EXCESS_ERROR)
+        if all(seed in excess_ours and seed in excess_theirs for seed in shared):  # a known distribution
+            if self.metric != EXCESS_ERROR:
+                gaps += f", {EXCESS_ERROR} {_gap([excess_ours[seed] - excess_theirs[seed] for seed in shared])}"
+            gaps += f", where the runner-up's median is {statistics.median(excess_theirs[seed] for seed in shared):.2g}"
+        p = signed_rank_p(ahead)
+        differ = sum(d != 0 for d in ahead)
+        test = f"one-sided exact Wilcoxon signed-rank p = {p:.3g}"
+        if p < ALPHA:
+            judged = f"{test} < {ALPHA}: beyond seed noise"
+        elif differ >= SEEDS_NEEDED:
+            judged = f"{test}, not < {ALPHA}: within seed noise"
+        elif differ == n:
+            few = f"{n} seed{'s' if n != 1 else ''} can never reach it; run at least {SEEDS_NEEDED}"
+            judged = f"{test}, not < {ALPHA}: too few seeds to tell ({few})"
         else:
-            judged = "beyond seed noise" if wins == len(shared) else "within seed noise"
-        p, n = sign_test(wins, len(shared)), len(shared)
-        return f"{head}, ahead of {runner_up.label} in {wins} of {n} shared seeds (sign test p = {p:.3g}): {judged}"
+            few = f"they differ in only {differ} of {n} shared seeds, which can never reach it"
+            judged = f"{test}, not < {ALPHA}: too few seeds to tell ({few}; run seeds until {SEEDS_NEEDED} differ)"
+        return (
+            f"{head}, ahead of {runner_up.label} in {wins} of {n} shared seeds; the gap (best minus runner-up,"
+            f" median and range over those seeds): {gaps}; {judged}"
+        )
 
     def markdown(self) -> str:
         rows = self.rows()

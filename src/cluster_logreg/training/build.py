@@ -76,10 +76,10 @@ def use_threads(cpu_threads: int | None) -> None:
 
 
 def _check_processes_can_start(trainer: Trainer, strategy: str | None, in_sweep: bool) -> None:
-    # Lightning starts the other DDP processes itself by re-running the command line (ddp) or by
-    # spawning (ddp_spawn, which loses the loop state it does not send back). Inside a local multirun
-    # the re-run command would start the whole sweep again. Under SLURM or torchrun the cluster
-    # starts the processes, so DDP jobs can be swept there.
+    # Lightning starts the other DDP processes itself by re-running the command line (ddp; the
+    # strategies that spawn or fork them are refused before: preflight.check_strategy). Inside a local
+    # multirun the re-run command would start the whole sweep again. Under SLURM or torchrun the
+    # cluster starts the processes, so DDP jobs can be swept there.
     environment = getattr(trainer.strategy, "cluster_environment", None)
     if in_sweep and trainer.world_size > 1 and environment is not None and not environment.creates_processes_externally:
         raise UserError(

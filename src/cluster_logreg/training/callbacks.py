@@ -82,6 +82,11 @@ class LastCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)
 
 
+def stopped_before_training() -> Interrupted:
+    """A SIGTERM under Lightning's own handler (setup, the sanity check), before StopOnSignal's."""
+    return Interrupted("stopped by SIGTERM before training started; nothing new to save", signal.SIGTERM)
+
+
 class StopOnSignal(Callback):
     """Ctrl-C (SIGINT), pre-emption (SIGTERM, as SLURM sends) or SLURM's warning before a time limit
     (SIGUSR1, `sbatch --signal=USR1@<seconds>`): finish the epoch, then stop the fit.
@@ -97,7 +102,7 @@ class StopOnSignal(Callback):
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.received_sigterm:  # during setup, under Lightning's handler: nothing trained yet
-            raise Interrupted("stopped by SIGTERM before training started; nothing new to save", signal.SIGTERM)
+            raise stopped_before_training()
         # Here Lightning has installed its own handlers; its teardown puts back the previous ones.
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             signal.signal(signum, self._request_stop)

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from cluster_logreg.core.population import GaussianPair
+from cluster_logreg.training.pictures import bin_edges
 
 # Sized to be read in TensorBoard's image cards, a few hundred pixels wide: few elements, large type.
 WIDTH = 4.8  # inches, at matplotlib's 100 dpi
@@ -175,7 +176,7 @@ def score_figure(scores: Tensor, y: Tensor, class_names: Sequence[str], title: s
     boundary at 0: how well the classes separate, in any number of dimensions. Each class is named
     above its histogram, the boundary on its line: no legend."""
     fig, ax = _figure(AXES_HEIGHT_OF_SCORES)
-    bins = np.linspace(float(scores.min()), float(scores.max()), 31).tolist()
+    bins = bin_edges(scores.double().numpy()).tolist()
     tallest = 0.0
     for label, colour in enumerate(COLOURS):
         of_class = scores[y == label].double().numpy()

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from lightning import LightningModule, Trainer
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from cluster_logreg.core.errors import invalid
@@ -17,12 +18,12 @@ from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier
 from cluster_logreg.training.build import build, callback_of
-from cluster_logreg.training.callbacks import LastCheckpoint, is_due
+from cluster_logreg.training.callbacks import LastCheckpoint, is_due, stopped_before_training
 from cluster_logreg.training.checkpoints import resume_checkpoint
 from cluster_logreg.training.hparams import end_session, failing_session, log_hparams
 from cluster_logreg.training.results import ended, reported, write_results
 from cluster_logreg.training.slurm import requeued
-from cluster_logreg.training.stops import divergence, report_divergence, stop_if_interrupted
+from cluster_logreg.training.stops import divergence, has_finite_weights, report_divergence, stop_if_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,16 @@ def train(cfg: DictConfig, in_sweep: bool = False) -> float:
 
     start = time.perf_counter()
     with failing_session(trainer):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        except SIGTERMException:  # Lightning's, a SystemExit (status 0), raised in its sanity check
+            raise stopped_before_training() from None
         fit_seconds = time.perf_counter() - start
         if last_checkpoint is not None:
             # The final weights, the ones tested (the periodic save may predate the final epoch).
             last_checkpoint.save(trainer)
         stop_if_interrupted(trainer, run.path, last_checkpoint, in_sweep)
-        if diverged := divergence(trainer):
+        if (diverged := divergence(trainer)) or not has_finite_weights(model):
             return report_divergence(cfg, trainer, run, diverged, metric, in_sweep)
         metrics = _final_metrics(trainer, model, datamodule)
         if trainer.is_global_zero:  # under DDP the other processes share this directory

@@ -89,6 +89,13 @@ class DecisionBoundaryPlot(Callback):
             Path(self.png_path).write_bytes(png)
 
 
+def bin_edges(values: np.ndarray, bins: int = 30) -> np.ndarray:
+    """`bins` equal bins over the values' range, fewer where float64 cannot tell their edges apart (a
+    spread of 1 around 1e15: numpy's own `bins=30` then refuses to draw)."""
+    edges = np.unique(np.linspace(float(values.min()), float(values.max()), bins + 1))
+    return edges if len(edges) > 1 else np.array([edges[0], np.nextafter(edges[0], np.inf)])  # all one value
+
+
 class MarginHistogram(Callback):
     """Every `every_n_epochs` (and at the end): a TensorBoard histogram (`metrics.MARGIN`) of each
     validation point's signed distance to the model's boundary, y (w.x + c) / |w| with y = +-1: positive
@@ -119,7 +126,7 @@ class MarginHistogram(Callback):
         for writer in writers if len(margins) else ():
             # 30 bins, as many as TensorBoard draws: its default ("tensorflow", ~1500 exponential
             # buckets) costs more than the validation itself.
-            writer.add_histogram(MARGIN, margins, trainer.global_step, bins=30)
+            writer.add_histogram(MARGIN, margins, trainer.global_step, bins=bin_edges(margins))
 
 
 class LinearMapText(Callback):

@@ -7,7 +7,7 @@ import contextlib
 import csv
 import logging
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from omegaconf import DictConfig
 from torch import Tensor
 
+from cluster_logreg.config.file_checks import check_output, predictions_path
 from cluster_logreg.config.resume import checkpoint_of
 from cluster_logreg.core.csv_file import header, number, require_columns, rows
 from cluster_logreg.core.errors import Interrupted, invalid
@@ -50,15 +51,21 @@ class CsvBatches:
         if batch:
             yield torch.tensor(batch)
 
+    def row_number(self, index: int) -> int:
+        """The file's row number (as an editor shows it) of its `index`-th data row (0: the first)."""
+        return next(row for i, (row, _) in enumerate(rows(self.path, self.columns, self.key, self.names)) if i == index)
+
 
 class CsvPredictionWriter(BasePredictionWriter):
     """Appends each batch's predictions to `path` as it comes (Lightning's writer callback): nothing
     is held for the end. Written beside `path` first, from the prediction's start; `finish` makes it
     the output in one rename, so a failed prediction leaves no file that looks complete."""
 
-    def __init__(self, path: Path, target: str, classes: list[str]):
+    def __init__(self, path: Path, target: str, classes: list[str], batches: CsvBatches, check: Callable[[], None]):
         super().__init__(write_interval="batch")
+        self.check = check  # that `path` may still be replaced, at the rename
         self.path, self.classes, self.header = path, classes, predictions_header(target, classes)
+        self.batches = batches  # where a row that cannot be scored is
         self.partial = partial_path(path)
         self.file: TextIO | None = None
         self.rows = 0
@@ -78,13 +85,22 @@ class CsvPredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
-        probabilities = prediction.double().cpu().tolist()
+        logits = prediction.cpu()
+        if not bool(torch.isfinite(logits).all()):  # a float32 overflow: its P(class 1) would be a guess
+            index = self.rows + int((~torch.isfinite(logits)).nonzero()[0])
+            raise invalid(
+                "input", str(self.batches.path), "features of the size the model was trained on",
+                f"has a row whose score overflows float32 (row {self.batches.row_number(index)}: "
+                f"its logit is {logits[index - self.rows].item()})",
+            )  # fmt: skip
+        probabilities = torch.sigmoid(logits).double().tolist()
         self.writer.writerows((f"{p:.9g}", self.classes[int(p > 0.5)]) for p in probabilities)
         self.rows += len(probabilities)
 
     def finish(self) -> None:
         assert self.file is not None, "finish() after a prediction"
         self.file.close()
+        self.check()
         self.partial.replace(self.path)
 
     def abort(self) -> None:
@@ -99,13 +115,13 @@ def predict(cfg: DictConfig, in_sweep: bool = False) -> int:
     returns the number of rows. (`in_sweep`: a job of a multirun, which predicts the same way.)"""
     use_threads(cfg.cpu_threads)
     model, _ = load_trained(checkpoint_of(Path(cfg.ckpt_path)))
-    output = Path(cfg.output) if cfg.output else RunDir(Path(cfg.run_dir)).predictions
+    output = predictions_path(cfg) or RunDir(Path(cfg.run_dir)).predictions
     output.parent.mkdir(parents=True, exist_ok=True)
-    writer = CsvPredictionWriter(output, model.hparams.target, model.classes)
+    batches = CsvBatches(Path(cfg.input), model.feature_names, cfg.batch_size)
+    writer = CsvPredictionWriter(output, model.hparams.target, model.classes, batches, lambda: check_output(cfg))
     with _stopped_at_once_by_signals(output):
         try:  # whatever stops the prediction removes its partial file
             trainer = instantiate(cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False)
-            batches = CsvBatches(Path(cfg.input), model.feature_names, cfg.batch_size)
             trainer.predict(model, dataloaders=batches, return_predictions=False)
             if writer.rows == 0:
                 raise invalid("input", cfg.input, "a CSV file with rows under its header", "has a header only")

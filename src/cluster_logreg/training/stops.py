@@ -7,7 +7,8 @@ import logging
 import signal
 from pathlib import Path
 
-from lightning import Trainer
+import torch
+from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from omegaconf import DictConfig
@@ -53,19 +54,30 @@ def _requeued_by_process_zero(trainer: Trainer) -> bool:
 
 
 def divergence(trainer: Trainer) -> EarlyStopping | None:
+    """The divergence check (EarlyStopping's check_finite) that stopped the fit at a validation, if any."""
     non_finite = EarlyStoppingReason.NON_FINITE_METRIC
     return next((c for c in trainer.early_stopping_callbacks if c.stopping_reason == non_finite), None)
 
 
+def has_finite_weights(model: LightningModule) -> bool:
+    """Weights that became NaN or infinite after the last validation (or with none) are a divergence too."""
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
 def report_divergence(
-    cfg: DictConfig, trainer: Trainer, run: RunDir, stopped: EarlyStopping, metric: str, in_sweep: bool
+    cfg: DictConfig, trainer: Trainer, run: RunDir, stopped: EarlyStopping | None, metric: str, in_sweep: bool
 ) -> float:
-    """Record the divergence in the run's metrics; a single run then ends with an error, a sweep goes on."""
-    epoch = stopped.stopped_epoch + 1
-    loss = float(trainer.callback_metrics[stopped.monitor])
+    """Record the divergence in the run's metrics; a single run then ends with an error, a sweep goes on.
+    `stopped`: the check that stopped it, or None where its final weights (or losses) are not finite."""
+    if stopped is not None:
+        epoch = stopped.stopped_epoch + 1
+        loss = float(trainer.callback_metrics[stopped.monitor])
+        what = f"{stopped.monitor} became {loss} by epoch {epoch} and training stopped there"
+    else:
+        epoch = trainer.current_epoch
+        what = f"its weights or losses are not finite after its last epoch, {epoch} (after its last check)"
     message = (
-        f"the run diverged: {stopped.monitor} became {loss} by epoch {epoch} and training stopped there "
-        f"(model.optimizer.lr={cfg.model.optimizer.lr}); valid: a smaller model.optimizer.lr"
+        f"the run diverged: {what} (model.optimizer.lr={cfg.model.optimizer.lr}); valid: a smaller model.optimizer.lr"
     )
     if trainer.is_global_zero:
         status = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cluster_logreg.config.file_checks import bad_checkpoint
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.data.sources import DATA_SOURCES
@@ -25,6 +27,8 @@ def load_trained(path: Path, key: str = "ckpt_path") -> tuple[LogisticClassifier
         checkpoint, path, model, key, f"hidden_dim={hp.hidden_dim}, n_features={hp.n_features} in its hyper_parameters"
     )
     model.load_state_dict(checkpoint["state_dict"])
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise bad_checkpoint(key, path, "holds weights that are not finite (its run diverged): it cannot classify")
     return model, checkpoint
 
 

@@ -18,8 +18,14 @@ class StackedLauncher(Launcher):
         self.max_members = max_members
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from cluster_logreg.training.stacked.launch import LoadedOnce
+        from pathlib import Path
 
+        from cluster_logreg.training.stacked.launch import LoadedOnce
+        from cluster_logreg.training.stacked.stop import SweepStop
+
+        # From here on (the sweeper composes the jobs next) a signal ends the sweep with its line and status.
+        self.stop = SweepStop(Path(str(config.hydra.sweep.dir)))
+        self.stop.install()
         hydra_context.config_loader = LoadedOnce(hydra_context.config_loader)  # type: ignore[assignment]
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
@@ -27,5 +33,11 @@ class StackedLauncher(Launcher):
         from cluster_logreg.training.stacked.launch import launch
 
         return launch(
-            self.config, self.hydra_context, self.task_function, job_overrides, initial_job_idx, self.max_members
+            self.config,
+            self.hydra_context,
+            self.task_function,
+            job_overrides,
+            initial_job_idx,
+            self.max_members,
+            self.stop,
         )

@@ -6,6 +6,7 @@ passes through Hydra's `run_job` (launch.py), where its task finds it finished."
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,20 +17,26 @@ from lightning.pytorch.loggers.utilities import _log_hyperparams
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from cluster_logreg.core.errors import Interrupted
-from cluster_logreg.core.overrides import continue_the_sweep
+from cluster_logreg.core.metrics import LOSS_TEST, LOSS_VAL
 from cluster_logreg.core.run_dir import RunDir
 from cluster_logreg.model.classifier import publish
 from cluster_logreg.training.build import build, callback_of
-from cluster_logreg.training.callbacks import LastCheckpoint, StopOnSignal
+from cluster_logreg.training.callbacks import LastCheckpoint
 from cluster_logreg.training.checkpoints import read_checkpoint
 from cluster_logreg.training.fit import optimized_metric, parameters_line
 from cluster_logreg.training.hparams import end_session, log_hparams
 from cluster_logreg.training.results import ended, reported, write_results
 from cluster_logreg.training.stacked.data import StackedData
-from cluster_logreg.training.stacked.members import CapturedCheckpointIO, Member, MemberRuns, MemberTrainer
+from cluster_logreg.training.stacked.members import (
+    STACKED_FIT,
+    CapturedCheckpointIO,
+    Member,
+    MemberRuns,
+    MemberTrainer,
+)
 from cluster_logreg.training.stacked.model import StackedClassifier
-from cluster_logreg.training.stops import report_divergence
+from cluster_logreg.training.stacked.stop import SweepStop
+from cluster_logreg.training.stops import has_finite_weights, report_divergence
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +45,22 @@ def last_checkpoint_path(cfg: DictConfig) -> Path:
     return Path(cfg.callbacks.last_checkpoint.path)
 
 
-def fit_stack(cfgs: list[DictConfig], log_files: list[logging.Handler | None], sweep_dir: Path) -> list[Member]:
+def fit_stack(cfgs: list[DictConfig], log_files: list[logging.Handler | None], stop: SweepStop) -> list[Member]:
     """Train the jobs `cfgs` (checked, resolved, one group: config/stacking.py) together. Jobs with a
-    last checkpoint (a stack stopped part-way, all at the same epoch) continue from it."""
+    last checkpoint (a stack stopped part-way, all at the same epoch) continue from it. A signal (`stop`)
+    ends the fit after an epoch, or its end of fit after a job's results: the others keep their checkpoint."""
     members = [_member(cfg, log_file) for cfg, log_file in zip(cfgs, log_files, strict=True)]
     checkpoints = [_checkpoint(cfg) for cfg in cfgs]
     for member, checkpoint in zip(members, checkpoints, strict=True):
+        member.stacked_with = len(members)
         if checkpoint is not None:
             member.model.load_state_dict(checkpoint["state_dict"])
+            # Its fit so far, where a stack wrote the checkpoint; else this fit counts from its epoch.
+            if STACKED_FIT in checkpoint:
+                member.seconds_before = float(checkpoint[STACKED_FIT]["seconds"])
+                member.stacked_with = max(len(members), int(checkpoint[STACKED_FIT]["stacked_with"]))
+            else:
+                member.first_epoch = None  # this fit's: MemberRuns.on_train_start
     settings = [cast(dict[str, Any], OmegaConf.to_container(cfg.model.optimizer)) for cfg in cfgs]
     stacked = StackedClassifier([m.model for m in members], settings)
     captured = CapturedCheckpointIO()
@@ -53,14 +68,14 @@ def fit_stack(cfgs: list[DictConfig], log_files: list[logging.Handler | None], s
         [m.datamodule for m in members],
         [c.get(type(m.datamodule).__qualname__) if c else None for m, c in zip(members, checkpoints, strict=True)],
     )
-    runs = MemberRuns(members, stacked, _EndOfFit(stacked, data), save_last_checkpoint)
+    runs = MemberRuns(members, stacked, _EndOfFit(stacked, data), save_last_checkpoint, stop)
     trainer: Trainer = instantiate(
         cfgs[0].trainer,
-        callbacks=[StopOnSignal(), runs],
+        callbacks=[runs],
         logger=False,
         enable_checkpointing=False,
         plugins=[captured],
-        default_root_dir=str(sweep_dir),
+        default_root_dir=str(stop.sweep_dir),
     )
     for k, member in enumerate(members):
         member.view = MemberTrainer(trainer, member, k, stacked)
@@ -70,22 +85,31 @@ def fit_stack(cfgs: list[DictConfig], log_files: list[logging.Handler | None], s
             log.info(f"model: {parameters_line(member.model)} (stacked with {len(members) - 1} other jobs)")
             _log_hyperparams(member.as_trainer)
             log_hparams(member.as_trainer, member.cfg)
-    trainer.fit(stacked, datamodule=data, ckpt_path=resume, weights_only=True)
-    stop = callback_of(trainer, StopOnSignal)
-    if stop is not None and stop.received is not None:
-        message = (
-            f"stopped by {stop.received.name} after epoch {trainer.current_epoch} of {trainer.max_epochs}; "
-            f"the last checkpoint of each of its {len(members)} stacked jobs holds it: {continue_the_sweep(sweep_dir)}"
-        )
-        log.warning(message)
-        raise Interrupted(message, stop.received)
+    with stop.deferred():  # the fit and its end stop at their safe points (members.MemberRuns)
+        try:
+            trainer.fit(stacked, datamodule=data, ckpt_path=resume, weights_only=True)
+        except SystemExit:  # Lightning's SIGTERMException: a SIGTERM came before ours replaced its handler
+            if stop.received is None:
+                raise
+            stop.check("before its stacked fit trained")
+    ended, left = sum(m.finished for m in members), sum(not m.finished for m in members)
+    kept = (
+        f"each of its {left} stacked jobs" if not ended else "the one left" if left == 1 else f"each of the {left} left"
+    )
+    done = f"{ended} of its {len(members)} stacked jobs had ended; " if ended else ""
+    stop.check(
+        f"after epoch {trainer.current_epoch} of {trainer.max_epochs}; {done}the last checkpoint of {kept} holds it"
+    )
     return members
 
 
-def stacking_epoch(cfg: DictConfig) -> int:
-    """The epoch the job's last checkpoint holds (0 without one): jobs stack only with jobs at the same."""
+def continued_from(cfg: DictConfig) -> tuple[int, bool]:
+    """The epoch the job's last checkpoint holds (0 without one), and whether a stack wrote it: jobs stack
+    only with jobs at the same epoch, and a job whose stack wrote its checkpoint goes on stacked."""
     checkpoint = _checkpoint(cfg)
-    return int(checkpoint["epoch"]) if checkpoint is not None else 0
+    if checkpoint is None:
+        return 0, False
+    return int(checkpoint["epoch"]), STACKED_FIT in checkpoint
 
 
 def _member(cfg: DictConfig, log_file: logging.Handler | None) -> Member:
@@ -156,26 +180,37 @@ def save_last_checkpoint(member: Member) -> None:
 class _EndOfFit:
     """What a member's run does once its fit has ended (the callbacks' `on_fit_end` ran), as
     `training.fit.train` does it: its final last checkpoint, then its results, or, where its loss
-    diverged, its metrics.json saying so. Its test is the stack's, on its own test split."""
+    diverged or its final weights or losses are not finite, its metrics.json saying so. Its test is the
+    stack's, on its own test split; so is its last validation where an earlier run of the sweep made it
+    (a stack stopped after its last epoch, before this member's results were written)."""
 
     def __init__(self, stacked: StackedClassifier, data: StackedData):
         self.stacked, self.data = stacked, data
         self.tested: dict[str, list[float]] | None = None
+        self.validated: dict[str, list[float]] | None = None
 
     def __call__(self, member: Member) -> None:
         view = member.view
         save_last_checkpoint(member)
         metric = optimized_metric(member.cfg, member.datamodule)
-        if member.stopped is not None:
-            run = RunDir(Path(member.cfg.run_dir))
+        run = RunDir(Path(member.cfg.run_dir))
+        if member.stopped is not None or not has_finite_weights(member.model):
             report_divergence(member.cfg, member.as_trainer, run, member.stopped, metric, in_sweep=True)
             return
-        if self.tested is None:  # once for all members
+        if LOSS_VAL not in view.callback_metrics:  # its last validation's values, computed again
+            if self.validated is None:  # once for all members
+                self.validated = self.stacked.validated_again(self.data.val_dataloader())
+            again: dict[str, Tensor | float] = {name: values[view.k] for name, values in self.validated.items()}
+            publish(again, view.global_step, [], view.callback_metrics, self.stacked.device)  # its curves have them
+        if self.tested is None:
             self.tested = self.stacked.tested(*self.data.splits["test"])
         tested: dict[str, Tensor | float] = {name: values[view.k] for name, values in self.tested.items()}
         publish(tested, view.global_step, member.trainer.loggers, view.callback_metrics, self.stacked.device)
         metrics = reported(member.as_trainer) | member.model.exact_metrics(member.datamodule)
-        epochs, members = view.current_epoch - self.stacked.first_epoch, len(self.stacked.active)
+        if not all(math.isfinite(metrics[name]) for name in (LOSS_VAL, LOSS_TEST)):
+            report_divergence(member.cfg, member.as_trainer, run, None, metric, in_sweep=True)
+            return
+        assert member.fit_seconds is not None  # set as its fit ended (members.MemberRuns)
         write_results(
             member.cfg,
             member.as_trainer,
@@ -183,8 +218,8 @@ class _EndOfFit:
             metrics,
             metric,
             member.fit_seconds,
-            epochs,
-            stacked_with=members,
+            view.current_epoch - (member.first_epoch if member.first_epoch is not None else view.current_epoch),
+            stacked_with=member.stacked_with,
         )
         end_session(member.as_trainer, ended(member.as_trainer))
         for logger in member.trainer.loggers:  # as Lightning's teardown after a fit: hparams.yaml, flushed events

@@ -7,6 +7,7 @@ A job that cannot be stacked is simply trained there, as with the basic launcher
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -26,6 +27,7 @@ from cluster_logreg.config.stacking import group_key, why_not_stackable
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.core.files import read_json
 from cluster_logreg.core.run_dir import RunDir
+from cluster_logreg.training.stacked.stop import SweepStop
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ def launch(
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
     max_members: int,
+    stop: SweepStop,
 ) -> list[JobReturn]:
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -93,20 +96,24 @@ def launch(
         if job.alone is not None:
             log.info(f"\t{job.name} runs alone: {job.alone}")
     for stack in stacks:
-        _train(stack, config, sweep_dir)
+        _train(stack, config, stop)
     returns = []
     for job in jobs:
         task = task_function if job.failed is None else _failing(job.failed)
-        returns.append(
-            run_job(
-                hydra_context=hydra_context,
-                task_function=task,
-                config=job.config,
-                job_dir_key="hydra.sweep.dir",
-                job_subdir_key="hydra.sweep.subdir",
+        # A stacked job's run finds its results (or its failure): a stop waits for its end. A job alone
+        # trains there, stopped as any run is (at an epoch's end in its fit, at once before and after).
+        with stop.deferred() if job.alone is None else contextlib.nullcontext():
+            returns.append(
+                run_job(
+                    hydra_context=hydra_context,
+                    task_function=task,
+                    config=job.config,
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                )
             )
-        )
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        stop.check(f"after job {job.num}")
     return returns
 
 
@@ -159,19 +166,23 @@ def _finished(cfg: DictConfig) -> str | None:
 
 
 def _stacks(jobs: list[Job], max_members: int) -> list[list[Job]]:
-    """The groups of jobs trained together, at most `max_members` each; a job left on its own runs alone."""
-    from cluster_logreg.training.stacked.fit import stacking_epoch
+    """The groups of jobs trained together, at most `max_members` each; a job left on its own runs alone,
+    but one that continues a stack's checkpoint: a stack of one, its stack's arithmetic to the last bit."""
+    from cluster_logreg.training.stacked.fit import continued_from
 
     groups: dict[str, list[Job]] = {}
+    continues_a_stack: set[int] = set()
     for job in jobs:
         if job.alone is None and job.cfg is not None:
-            key = f"{job.key}@{stacking_epoch(job.cfg)}"  # a stack stopped part-way goes on together
-            groups.setdefault(key, []).append(job)
+            epoch, stacked = continued_from(job.cfg)
+            groups.setdefault(f"{job.key}@{epoch}", []).append(job)  # a stack stopped part-way goes on together
+            if stacked:
+                continues_a_stack.add(job.num)
     stacks = []
     for group in groups.values():
         for start in range(0, len(group), max_members):
             stack = group[start : start + max_members]
-            if len(stack) == 1:
+            if len(stack) == 1 and stack[0].num not in continues_a_stack:
                 stack[0].alone = "no other job of this sweep shares its other settings"
             else:
                 stacks.append(stack)
@@ -186,7 +197,7 @@ def _plan(jobs: list[Job], stacks: list[list[Job]]) -> str:
     return f"{stacked}, {sum(j.alone is not None for j in jobs)} alone"
 
 
-def _train(stack: list[Job], config: DictConfig, sweep_dir: Path) -> None:
+def _train(stack: list[Job], config: DictConfig, stop: SweepStop) -> None:
     from cluster_logreg.core.quiet import quiet_lightning
     from cluster_logreg.training.stacked.fit import fit_stack
 
@@ -194,8 +205,10 @@ def _train(stack: list[Job], config: DictConfig, sweep_dir: Path) -> None:
     log.info(f"Training jobs {', '.join(str(j.num) for j in stack)} as one stacked model")
     cfgs = [j.cfg for j in stack]
     log_files = [_log_file(j.config) for j in stack]
+    for job in stack:
+        _save_hydra_record(job.config)
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    members = fit_stack(cfgs, log_files, sweep_dir)  # type: ignore[arg-type]  # stacked jobs have one
+    members = fit_stack(cfgs, log_files, stop)  # type: ignore[arg-type]  # stacked jobs have one
     for job, member in zip(stack, members, strict=True):
         job.failed = member.failed
 
@@ -209,6 +222,21 @@ def _log_file(config: DictConfig) -> logging.Handler | None:
     configure_log(config.hydra.job_logging, config.hydra.verbose)
     HydraConfig.instance().cfg = before
     return next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+
+
+def _save_hydra_record(config: DictConfig) -> None:
+    """The job's `.hydra/` as `run_job` writes it (and writes again, once the job has trained): a job stopped
+    in its stacked fit is a run like any other, which `resume=<its dir>` continues, and the summary's row."""
+    if config.hydra.output_subdir is None:
+        return
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    record = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir)
+    record.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(task, record / "config.yaml")
+    OmegaConf.save(OmegaConf.masked_copy(config, "hydra"), record / "hydra.yaml")
+    OmegaConf.save(config.hydra.overrides.task, record / "overrides.yaml")
 
 
 def _failing(error: BaseException) -> TaskFunction:

@@ -27,13 +27,18 @@ from torch import Tensor, nn
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier, publish
-from cluster_logreg.training.build import callback_of
 from cluster_logreg.training.callbacks import StopOnSignal
 from cluster_logreg.training.hparams import end_session
 from cluster_logreg.training.stacked.model import StackedClassifier
+from cluster_logreg.training.stacked.stop import SweepStop
 from cluster_logreg.training.stops import divergence
 
 log = logging.getLogger(__name__)
+
+# In a member's checkpoint: the stacked fits that brought it to its epoch, their seconds and the largest
+# stack's size (metrics.json's fit_seconds and stacked_with, summed and kept over a sweep stopped and
+# continued). A job whose checkpoint has it continues stacked (launch.py), its fit counted from epoch 0.
+STACKED_FIT = "stacked_fit"
 
 
 @dataclass
@@ -50,7 +55,12 @@ class Member:
     failed: BaseException | None = None  # raised by its callbacks; the others train on
     finished: bool = False  # its fit has ended: it was stopped, it failed, or the stack's fit ended
     step_zero: dict[str, Tensor | float] | None = None
-    fit_seconds: float = 0.0  # of the stack's fit, until this member's ended
+    seconds_before: float = 0.0  # of its earlier stacked fits (a sweep stopped and continued)
+    stacked_with: int = 0  # the size of the largest stack it trained in, this one included
+    # Where its fit's seconds start: 0, or this fit's first epoch (None until known) where no stack wrote
+    # the checkpoint it continues (a job continued alone, then stacked).
+    first_epoch: int | None = 0
+    fit_seconds: float | None = None  # its fit's, earlier ones included, once it has ended
     hooks: dict[str, list[Callable[..., None]]] = field(default_factory=dict)  # its callbacks' hooks that do something
 
     @property
@@ -115,6 +125,10 @@ class MemberTrainer:
             checkpoint[obj.CHECKPOINT_HYPER_PARAMS_KEY] = dict(obj.hparams)
         if data_state := member.datamodule.state_dict():
             checkpoint[type(member.datamodule).__qualname__] = data_state
+        seconds = member.fit_seconds
+        if seconds is None:  # still training
+            seconds = member.seconds_before + time.perf_counter() - self._stacked.fit_started
+        checkpoint[STACKED_FIT] = {"seconds": seconds, "stacked_with": member.stacked_with}
         member.trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, filepath)
 
 
@@ -183,7 +197,9 @@ LOOP_STATE = ("current_epoch", "global_step", "sanity_checking", "fast_dev_run",
 
 class MemberRuns(Callback):
     """On the stack's Trainer: at each point of the loop where a run's callbacks or model act, act for
-    every member still training, through its own callbacks (and `publish`, for its metrics)."""
+    every member still training, through its own callbacks (and `publish`, for its metrics). A signal
+    (`stop`, recorded during the fit) ends the fit after the epoch, and its end of fit before the next
+    member's end: the members left keep their last checkpoint, which the same command continues."""
 
     def __init__(
         self,
@@ -191,9 +207,11 @@ class MemberRuns(Callback):
         stacked: StackedClassifier,
         on_end: Callable[[Member], None],
         on_interrupt: Callable[[Member], None],
+        stop: SweepStop,
     ):
         """`on_end`: what a member's run does once its fit has ended; `on_interrupt`: once it was stopped."""
         self.members, self.stacked, self.on_end, self.on_interrupt = members, stacked, on_end, on_interrupt
+        self.stop = stop
 
     def _training(self) -> list[tuple[int, Member]]:
         return [(k, m) for k, m in enumerate(self.members) if not m.finished]
@@ -208,6 +226,12 @@ class MemberRuns(Callback):
         self._each("on_fit_start")
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Ours again, over Lightning's SIGTERM handler: it would stop the loop mid-epoch, saving nothing.
+        self.stop.install()
+        self.stop.check("before its stacked fit trained")
+        for member in self.members:
+            if member.first_epoch is None:
+                member.first_epoch = trainer.current_epoch  # as restored
         self._share_loop_state(trainer)
         self._each("on_train_start")
 
@@ -259,24 +283,23 @@ class MemberRuns(Callback):
         for k, member in self._training():
             if member.stopped is not None:  # its own run would end with this epoch: its fit ends here
                 self._end(k, member, seconds)
-        if not self._training():  # every member has ended: so has the stack
+        if not self._training() or self.stop.received is not None:  # every member has ended, or a signal came
             trainer.should_stop = True
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._share_loop_state(trainer)
-        stop = callback_of(trainer, StopOnSignal)
-        if stop is not None and stop.received is not None:
-            # Stopped by a signal: each member keeps its last checkpoint, to go on from (fit.py says how).
-            for _, member in self._training():
-                self.on_interrupt(member)
-            return
         seconds = time.perf_counter() - self.stacked.fit_started  # the same fit for all
         for k, member in self._training():
-            self._end(k, member, seconds)
+            if self.stop.received is None:
+                self._end(k, member, seconds)
+            else:  # stopped by a signal: it keeps its last checkpoint, to go on from (fit.py says how)
+                member.fit_seconds = member.seconds_before + seconds
+                self.on_interrupt(member)
 
-    def _end(self, k: int, member: Member, fit_seconds: float) -> None:
-        """The end of member k's fit: its callbacks' `on_fit_end` (pictures), then what its run does next."""
-        member.fit_seconds = fit_seconds
+    def _end(self, k: int, member: Member, seconds: float) -> None:
+        """The end of member k's fit (after `seconds` of the stack's): its callbacks' `on_fit_end` (pictures),
+        then what its run does next."""
+        member.fit_seconds = member.seconds_before + seconds
         self._call(k, member, "on_fit_end")
         if member.finished:  # it failed there
             return

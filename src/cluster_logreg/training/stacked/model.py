@@ -117,7 +117,7 @@ class StackedClassifier(LightningModule):
         self.validated: tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]] | None = None
         self.first_step_train: dict[str, Tensor] | None = None  # the step-0 point's train metrics
         self.momentum_buffers: list[Tensor] | None = None  # where a resumed stack's optimizer starts
-        self.fit_started, self.first_epoch = time.perf_counter(), 0
+        self.fit_started = time.perf_counter()
 
     def forward(self, x: Tensor) -> Tensor:
         if self.input_mean is not None and self.input_std is not None:
@@ -168,6 +168,18 @@ class StackedClassifier(LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         sums = list(self.evaluate(*batch))
         self._val = sums if not self._val else [a + b for a, b in zip(self._val, sums, strict=True)]
+
+    def validated_again(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, list[float]]:
+        """Each member's validation metrics of the weights as they are, as its last validation computed them
+        (`batches`: the same, summed in the same order): for a stack continued after its last epoch."""
+        with torch.no_grad():
+            for index, batch in enumerate(batches):
+                self.validation_step(batch, index)
+        loss_sum, points, confusion = self._val
+        self._val = []
+        val = self._means(loss_sum, points, confusion, LOSS_VAL, ACC_VAL)
+        val[ACC_VAL_BEST] = torch.maximum(self.val_acc_best, val[ACC_VAL])  # the same: it was validated
+        return {name: values.tolist() for name, values in val.items()}
 
     def on_validation_epoch_end(self) -> None:
         loss_sum, points, confusion = self._val
@@ -222,9 +234,6 @@ class StackedClassifier(LightningModule):
 
     def on_fit_start(self) -> None:
         self.fit_started = time.perf_counter()
-
-    def on_train_start(self) -> None:
-        self.first_epoch = self.trainer.current_epoch  # after a resumed stack's restore
 
     def configure_optimizers(self) -> StackedSGD:
         params = list(self.stacked_weights())
