@@ -78,16 +78,16 @@ def check_output(cfg: DictConfig) -> None:
     existing file that is not an earlier output of predict.py. Checked before the input is read, and
     again just before the predictions replace the file."""
     output = predictions_path(cfg)
-    if output is None:
-        return
+    if output is None or not output.exists():
+        return  # None: predictions.csv in the new run directory
     given = Path(cfg.input)
-    if output.exists() and given.exists() and os.path.samefile(output, given):
+    if given.exists() and os.path.samefile(output, given):
         raise invalid("output", cfg.output, "another file than the input", f"is the input file (input={cfg.input!r})")
     if output.is_dir():
         raise invalid("output", cfg.output, "a file path", "is a directory")
-    if output.exists() and (problem := unreadable(output)):
+    if problem := unreadable(output):
         raise invalid("output", cfg.output, OUTPUT, problem)
-    if output.exists() and not is_predictions_file(output):
+    if not is_predictions_file(output):
         raise invalid(
             "output", cfg.output, OUTPUT,
             f"is an existing file that predict.py did not write{_as_resolved(cfg.output, output)}",

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cluster_logreg.config.file_checks import bad_checkpoint
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.data.sources import DATA_SOURCES
 from cluster_logreg.data.tensors import TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier
 from cluster_logreg.training.checkpoints import check_fits, read_checkpoint
+from cluster_logreg.training.stops import has_finite_weights
 
 
 def load_trained(path: Path, key: str = "ckpt_path") -> tuple[LogisticClassifier, dict[str, Any]]:
@@ -27,7 +26,7 @@ def load_trained(path: Path, key: str = "ckpt_path") -> tuple[LogisticClassifier
         checkpoint, path, model, key, f"hidden_dim={hp.hidden_dim}, n_features={hp.n_features} in its hyper_parameters"
     )
     model.load_state_dict(checkpoint["state_dict"])
-    if not all(torch.isfinite(p).all() for p in model.parameters()):
+    if not has_finite_weights(model):
         raise bad_checkpoint(key, path, "holds weights that are not finite (its run diverged): it cannot classify")
     return model, checkpoint
 

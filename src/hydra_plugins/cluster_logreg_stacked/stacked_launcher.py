@@ -3,6 +3,7 @@ a thin shell around `cluster_logreg.training.stacked.launch`. Hydra imports ever
 start, so this one imports only Hydra and leaves the rest to the first sweep."""
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
@@ -18,8 +19,6 @@ class StackedLauncher(Launcher):
         self.max_members = max_members
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from pathlib import Path
-
         from cluster_logreg.training.stacked.launch import LoadedOnce
         from cluster_logreg.training.stacked.stop import SweepStop
 

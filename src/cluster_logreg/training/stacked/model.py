@@ -175,16 +175,18 @@ class StackedClassifier(LightningModule):
         with torch.no_grad():
             for index, batch in enumerate(batches):
                 self.validation_step(batch, index)
-        loss_sum, points, confusion = self._val
-        self._val = []
-        val = self._means(loss_sum, points, confusion, LOSS_VAL, ACC_VAL)
+        val = self._validated()
         val[ACC_VAL_BEST] = torch.maximum(self.val_acc_best, val[ACC_VAL])  # the same: it was validated
         return {name: values.tolist() for name, values in val.items()}
 
-    def on_validation_epoch_end(self) -> None:
+    def _validated(self) -> dict[str, Tensor]:
+        """The validation's sums (`validation_step`) as means, the sums cleared for the next one."""
         loss_sum, points, confusion = self._val
         self._val = []
-        val = self._means(loss_sum, points, confusion, LOSS_VAL, ACC_VAL)
+        return self._means(loss_sum, points, confusion, LOSS_VAL, ACC_VAL)
+
+    def on_validation_epoch_end(self) -> None:
+        val = self._validated()
         train: dict[str, Tensor] = {}
         if self.trainer.sanity_checking:
             self.validated = (val, train, {})
