@@ -70,9 +70,6 @@ def project_config(overrides: list[str], run_dir: Path):
     """The config `python src/train.py <overrides>` would run, in `run_dir`."""
     from hydra import compose, initialize_config_dir
 
-    from cluster_logreg.config.entry import prepare_hydra
-
-    prepare_hydra()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose("train", overrides=[*overrides, f"run_dir={run_dir}"])
 

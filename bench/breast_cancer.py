@@ -21,12 +21,10 @@ def main(overrides: list[str]) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from cluster_logreg.config.entry import prepare_hydra
     from cluster_logreg.config.preflight import TRAIN_CHECKS, preflight
     from cluster_logreg.core.run_dir import RunDir
     from cluster_logreg.training.fit import train
 
-    prepare_hydra()
     with tempfile.TemporaryDirectory() as run_dir, initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", [*overrides, "experiment=breast_cancer", f"run_dir={run_dir}"])
         preflight(cfg, TRAIN_CHECKS)

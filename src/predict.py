@@ -6,20 +6,22 @@ import functools
 import hydra
 from omegaconf import DictConfig
 
-from cluster_logreg.config.entry import Entry
+from cluster_logreg.config.entry import checked, run
 from cluster_logreg.config.preflight import PREDICT_CHECKS
 from cluster_logreg.core.overrides import quote_path_arguments
 
-PATHS = ("ckpt_path", "input", "output")  # as typed in a shell, quoted for Hydra
-ENTRY = Entry(
-    PREDICT_CHECKS, "cluster_logreg.training.predict:predict", functools.partial(quote_path_arguments, keys=PATHS)
-)
+CHECKS = PREDICT_CHECKS
+# Paths as typed in a shell, quoted for Hydra.
+ARGUMENTS = functools.partial(quote_path_arguments, keys=("ckpt_path", "input", "output"))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> int:
-    return int(ENTRY.run(cfg))
+    with checked(cfg, CHECKS) as in_sweep:
+        from cluster_logreg.training.predict import predict
+
+        return predict(cfg, in_sweep)
 
 
 if __name__ == "__main__":
-    ENTRY.start(main)
+    run(main, ARGUMENTS)

@@ -21,8 +21,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from cluster_logreg.config.entry import Entry, prepare_hydra, task_errors
-from cluster_logreg.config.preflight import preflight
+from cluster_logreg.config.entry import task_errors
+from cluster_logreg.config.preflight import Check, preflight
 from cluster_logreg.config.refusals import what_the_user_is_told
 from cluster_logreg.core.errors import one_line, our_code
 from cluster_logreg.core.overrides import hydra_value
@@ -69,7 +69,6 @@ class Ran:
 
 def compose_config(config_name: str = "train", overrides: list[str] | None = None) -> DictConfig:
     """The config exactly as `python src/<config_name>.py <overrides>` would see it."""
-    prepare_hydra()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
 
@@ -77,7 +76,6 @@ def compose_config(config_name: str = "train", overrides: list[str] | None = Non
 def group_options() -> list[str]:
     """Every option of every group a user picks from (`data=csv`, `model/optimizer=adam`, ...), as Hydra
     finds them: the YAML files of conf/ and the settings classes in Hydra's config store."""
-    prepare_hydra()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
 
@@ -92,7 +90,7 @@ def group_options() -> list[str]:
 
 def leaf_keys(config_name: str = "train", overrides: list[str] | None = None) -> set[str]:
     """The keys of the composed config a user can set with `key=value`: its leaves, without Hydra's own
-    settings, `_target_`-like bookkeeping and lists."""
+    settings, `_target_`-like bookkeeping and lists of nodes."""
     values = OmegaConf.to_container(compose_config(config_name, overrides), resolve=False)
     values.pop("hydra")
     keys: set[str] = set()
@@ -102,18 +100,24 @@ def leaf_keys(config_name: str = "train", overrides: list[str] | None = None) ->
             for name, child in node.items():
                 if not name.startswith("_"):
                     walk(child, f"{prefix}{name}.")
-        elif not isinstance(node, list):
-            keys.add(prefix[:-1])
+        elif not isinstance(node, list) or not any(isinstance(item, dict) for item in node):
+            keys.add(prefix[:-1])  # a value, or a list of values (tags); not a list of nodes (plugins)
 
     walk(values, "")
     return keys
 
 
+@dataclass(frozen=True)
+class Entry:
+    checks: tuple[Check, ...]
+    arguments: Callable[[list[str]], list[str]]
+
+
 @functools.cache
 def entry(script: str) -> Entry:
-    """src/<script>.py's own `ENTRY`: its pre-flight checks and how it reads its command line."""
-    entry: Entry = runpy.run_path(str(REPO / "src" / f"{script}.py"))["ENTRY"]
-    return entry
+    """src/<script>.py's own pre-flight checks and how it reads its command line."""
+    module = runpy.run_path(str(REPO / "src" / f"{script}.py"))
+    return Entry(module["CHECKS"], module["ARGUMENTS"])
 
 
 def entry_config(script: str, run_dir: Path | str, overrides: Sequence[str]) -> DictConfig:

@@ -61,7 +61,7 @@ def test_multirun_writes_one_complete_directory_per_job(lr_sweep):
     jobs = job_dirs(lr_sweep.path)
     # Named by number and what they vary: TensorBoard names each run after its directory.
     expected = [(lr, seed) for lr in LRS for seed in SEEDS]
-    assert [p.name for p in jobs] == [f"{n}_lr={lr},seed={seed}" for n, (lr, seed) in enumerate(expected)]
+    assert [p.name for p in jobs] == [f"{n:03d}_lr={lr},seed={seed}" for n, (lr, seed) in enumerate(expected)]
     for job, (lr, seed) in zip(jobs, expected, strict=True):
         assert read_metrics(job)["epochs"] == (10 if lr == DIVERGING else 1000)  # a diverged job stops at once
         assert list(job.glob("events.out.tfevents.*"))
@@ -79,11 +79,11 @@ BAD_TRAIN_INPUTS = [
     ("data.val_fraction=0.5 data.test_fraction=0.5", "data.val_fraction + data.test_fraction"),
     ("data.n_per_class=abc", "data.n_per_class"),  # wrong type
     ("data.n_per_clas=10", "data.n_per_clas"),  # unknown key
-    ("trainer=nope", "trainer='nope' is not an option of trainer; valid: ddp | default | gpu"),  # a group option
+    ("trainer=nope", "trainer='nope' is not an option of trainer; valid: cpu | ddp | ddp_sim | default | gpu"),
     ("trainer.accelerator=warp", "trainer.accelerator"),
 ]
-# One of each way a mistake is found: by a rule, by a rule that needs torch, by the schema while
-# Hydra composes, by Hydra (an unknown key, an unknown option).
+# One of each way a mistake is found: by a rule (a wrong value, a wrong type), by a rule that needs
+# torch, by Hydra (an unknown key, an unknown option).
 ON_THE_COMMAND_LINE = ("data.n_per_class=0", "data.val_fraction=0.0001", "data.n_per_class=abc", "data.n_per_clas=10")
 ON_THE_COMMAND_LINE += ("trainer=nope",)
 

@@ -8,7 +8,7 @@ from cluster_logreg.core.errors import UserError
 from cluster_logreg.core.metrics import direction
 from cluster_logreg.core.overrides import quote_path_arguments
 from cluster_logreg.core.run_dir import RunDir
-from helpers import CONF, checked_config, compose_config, refusal
+from helpers import CONF, checked_config, compose_config, group_options, read_metrics, refusal
 
 
 def test_default_config_is_the_tutorials_experiment():
@@ -23,6 +23,30 @@ def test_default_config_is_the_tutorials_experiment():
     assert cfg.model.hidden_dim == 5
     assert isinstance(cfg.seed, int) and cfg.data.seed == cfg.seed
     checked_config()
+
+
+@pytest.mark.parametrize("option", ["", *group_options()])
+def test_every_config_composes_with_hydra_alone(option):
+    # compose_config is initialize_config_dir + compose, nothing else: as in a notebook.
+    overrides = [option] if option else []
+    assert compose_config("train", overrides).trainer._target_ == "lightning.Trainer"
+    if option.split("=")[0] in ("trainer", ""):
+        assert compose_config("eval", overrides).evaluate_on == "test"
+        assert compose_config("predict", overrides).output is None
+
+
+def test_a_default_training_runs_in_process_from_a_composed_config(tmp_path):
+    from cluster_logreg.training.fit import train
+
+    cfg = compose_config("train", [f"run_dir={tmp_path}", "trainer.max_epochs=20"])
+    assert train(cfg) == read_metrics(tmp_path)["acc/true"] > 0.99
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_sim"], ids=lambda t: f"trainer={t}")
+def test_the_trainers_users_of_other_templates_type_are_there(trainer):
+    cfg = compose_config(overrides=[f"trainer={trainer}"])
+    assert cfg.trainer.accelerator == ("gpu" if trainer == "gpu" else "cpu")
+    assert cfg.trainer.devices == (2 if trainer.startswith("ddp") else 1)
 
 
 def test_config_groups_exist():
@@ -60,7 +84,7 @@ def test_a_sweep_job_is_named_by_what_it_varies(overrides, name):
 
 
 def test_paths_that_hydra_would_parse_are_quoted():
-    job = "outputs/train/multiruns/x/1_lr=0.1,seed=2"
+    job = "outputs/train/multiruns/x/001_lr=0.1,seed=2"
     assert quote_path_arguments(["eval.py", f"ckpt_path={job}/last.ckpt", "seed=1,2"], ("ckpt_path",)) == [
         "eval.py",
         f"ckpt_path='{job}/last.ckpt'",

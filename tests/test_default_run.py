@@ -77,7 +77,7 @@ def test_tensorboard_gets_the_settings_as_the_command_line_names_them_and_how_th
     events = EventAccumulator(str(default_run))
     events.Reload()
     records = events.PluginTagToContent("hparams")
-    # A run alone has no experiment record: TensorBoard orders its columns (sweeps/hparams_columns.py).
+    # No experiment record: TensorBoard makes the HParams columns from the runs' settings and scalars.
     assert set(records) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
     start = plugin_data_pb2.HParamsPluginData.FromString(records["_hparams_/session_start_info"])
     logged = start.session_start_info.hparams

@@ -36,7 +36,7 @@ def test_an_unknown_key_without_plus_gets_the_line_it_gets_with_plus(typed, line
     ],
 )
 def test_a_key_a_lightning_class_does_not_take_gets_the_same_line_with_or_without_plus(typed, closest):
-    # Without +, the schema refuses it while Hydra composes; with +, the class refuses it when it is built.
+    # Without +, Hydra refuses it while it composes; with +, the class refuses it when it is built.
     line = f"{typed} is not a setting; valid: one of the config's keys ({closest})"
     assert [refusal(typed), built_refusal(f"+{typed}")] == [line, line]
 

@@ -1,87 +1,76 @@
-"""TensorBoard's HParams records as this project writes them (core/hparams_records.py), read back
-from real events files with TensorBoard's own reader."""
+"""TensorBoard's HParams records as a run writes them (training/hparams.py): its settings as it starts
+and its status as it ends, read back from its events files with TensorBoard's own reader."""
 
 from __future__ import annotations
 
-import time
+import types
 
 import pytest
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.compat.proto.event_pb2 import Event
-from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.plugins.hparams import api_pb2, metadata
 
-from cluster_logreg.core.hparams_records import ENDED, experiment, session_end, session_start, settings_of_session
-
-
-def write(directory, *summaries):
-    writer = EventFileWriter(str(directory))
-    for summary in summaries:
-        writer.add_event(Event(wall_time=time.time(), summary=summary))
-    writer.close()
+from cluster_logreg.core.errors import Diverged
+from cluster_logreg.training.hparams import ENDED, end_session, failing_session, log_hparams, run_settings
+from helpers import compose_config
 
 
-def records(directory) -> dict[str, plugin_data_pb2.HParamsPluginData]:
+def a_run(directory) -> tuple[TensorBoardLogger, types.SimpleNamespace]:
+    """A TensorBoard logger in `directory`, and what the records read of a Trainer."""
+    logger = TensorBoardLogger(str(directory), name="", version="")
+    return logger, types.SimpleNamespace(
+        loggers=[logger], strategy=types.SimpleNamespace(root_device=torch.device("cpu"))
+    )
+
+
+def records(directory) -> dict[str, bytes]:
     events = EventAccumulator(str(directory))
     events.Reload()
     try:
-        content = events.PluginTagToContent("hparams")
+        return events.PluginTagToContent(metadata.PLUGIN_NAME)
     except KeyError:  # no record at all
         return {}
-    return {tag: plugin_data_pb2.HParamsPluginData.FromString(data) for tag, data in content.items()}
 
 
-def test_a_session_s_settings_and_its_end_are_read_back_as_written(tmp_path):
-    settings = {"model.optimizer.lr": 0.1, "seed": 3, "model/optimizer": "sgd", "data.shuffle": True}
-    write(tmp_path, session_start(settings), session_end("diverged"))
-    assert settings_of_session(tmp_path) == settings
-    assert records(tmp_path)["_hparams_/session_end_info"].session_end_info.status == api_pb2.STATUS_FAILURE
+def status(directory) -> str | None:
+    ended = records(directory).get(metadata.SESSION_END_INFO_TAG)
+    return api_pb2.Status.Name(metadata.parse_session_end_info_plugin_data(ended).status) if ended else None
 
 
-def test_every_way_a_run_ends_has_a_status_tensorboard_knows():
-    expected = {"completed": "SUCCESS", "fast_dev_run": "SUCCESS", "failed": "FAILURE", "diverged": "FAILURE"}
-    assert set(ENDED) == set(expected)
-    for status, shown in expected.items():
-        end = plugin_data_pb2.HParamsPluginData.FromString(session_end(status).value[0].metadata.plugin_data.content)
-        assert api_pb2.Status.Name(end.session_end_info.status) == f"STATUS_{shown}"
+def test_a_run_s_settings_are_read_back_as_the_command_line_names_them_each_run_its_own_row(tmp_path):
+    cfg = compose_config(overrides=["model.optimizer.lr=0.1", "seed=3"])
+    logger, trainer = a_run(tmp_path)
+    log_hparams(trainer, cfg)
+    start = metadata.parse_session_start_info_plugin_data(records(tmp_path)[metadata.SESSION_START_INFO_TAG])
+    assert start.hparams["model.optimizer.lr"].number_value == pytest.approx(0.1)
+    assert start.hparams["seed"].number_value == 3 and start.hparams["model/optimizer"].string_value == "sgd"
+    assert set(start.hparams) == set(run_settings(cfg, "cpu"))
+    assert start.group_name == ""  # a group of its own: not one row with another run of the same settings
+    assert metadata.SESSION_END_INFO_TAG not in records(tmp_path)  # running: no end yet
 
 
-def test_a_run_without_a_session_record_has_no_settings(tmp_path):
-    write(tmp_path)
-    assert settings_of_session(tmp_path) is None
-
-
-def test_the_experiment_marks_what_varied_types_each_setting_and_keeps_the_metrics_order(tmp_path):
-    settings = {"seed": [0, 1], "model.optimizer.lr": [0.01, 0.1, 1.0], "data": ["clusters"], "flag": [True]}
-    write(tmp_path, experiment(settings, ["seed", "model.optimizer.lr"], ["acc/true", "loss/val", "acc/test"]))
-    record = records(tmp_path)["_hparams_/experiment"].experiment
-    infos = {info.name: info for info in record.hparam_infos}
-    assert [name for name, info in infos.items() if info.differs] == ["model.optimizer.lr", "seed"]
-    lr = infos["model.optimizer.lr"]
-    assert lr.type == api_pb2.DATA_TYPE_FLOAT64
-    assert (lr.domain_interval.min_value, lr.domain_interval.max_value) == (0.01, 1.0)
-    assert infos["data"].type == api_pb2.DATA_TYPE_STRING and list(infos["data"].domain_discrete.values) != []
-    assert infos["flag"].type == api_pb2.DATA_TYPE_BOOL and not infos["flag"].differs
-    assert [m.name.tag for m in record.metric_infos] == ["acc/true", "loss/val", "acc/test"]
+@pytest.mark.parametrize(
+    ("ended", "shown"),
+    [("completed", "SUCCESS"), ("fast_dev_run", "SUCCESS"), ("failed", "FAILURE"), ("diverged", "FAILURE")],
+)
+def test_every_way_a_run_ends_has_a_status_tensorboard_knows_even_once_lightning_closed_its_writer(
+    tmp_path, ended, shown
+):
+    assert set(ENDED) == {"completed", "fast_dev_run", "failed", "diverged"}
+    logger, trainer = a_run(tmp_path)
+    logger.finalize("success")  # as after a fit and a test: the writer closed
+    end_session(trainer, ended)
+    assert status(tmp_path) == f"STATUS_{shown}"
 
 
 def test_a_run_that_fails_ends_its_session_as_failed_and_one_that_diverges_keeps_its_own(tmp_path):
-    import types
-
-    from lightning.pytorch.loggers import TensorBoardLogger
-
-    from cluster_logreg.core.errors import Diverged
-    from cluster_logreg.training.hparams import failing_session
-
     for name, error, expected in [
         ("crashed", RuntimeError("boom"), "STATUS_FAILURE"),
         ("diverged", Diverged("nan"), None),
     ]:
-        logger = TensorBoardLogger(str(tmp_path / name), name="", version="")
-        trainer = types.SimpleNamespace(loggers=[logger])  # what failing_session reads of a Trainer
+        logger, trainer = a_run(tmp_path / name)
         with pytest.raises(type(error)), failing_session(trainer):
             raise error
         logger.experiment.flush()
-        ended = records(tmp_path / name).get("_hparams_/session_end_info")
-        status = api_pb2.Status.Name(ended.session_end_info.status) if ended else None
-        assert status == expected  # a divergence was recorded as such where it was found: not again here
+        assert status(tmp_path / name) == expected  # a divergence was recorded as such where it was found

@@ -3,9 +3,10 @@ import functools
 import pytest
 import torch
 from lightning import Trainer
+from lightning.pytorch.loggers import Logger
 from torch import nn
 
-from cluster_logreg.core.metrics import TEST, TRAIN, TRUE, VALIDATION
+from cluster_logreg.core.metrics import LEARNED, TEST, TRAIN, TRUE, VALIDATION
 from cluster_logreg.data.clusters import GaussianClustersDataModule
 from cluster_logreg.model.classifier import LogisticClassifier
 
@@ -53,17 +54,36 @@ def test_a_stage_s_accuracy_counts_only_that_stage_s_points():
     assert model.train_acc.compute() == 1 - right.float().mean()
 
 
-def fit_in_process(tmp_path, n_per_class: int, max_epochs: int) -> tuple[Trainer, LogisticClassifier, object]:
+class Recorded(Logger):
+    """Every `log_metrics` call's step and metrics' names, as a logger gets them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[tuple[int | None, set[str]]] = []
+
+    name, version = "recorded", 0
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.points.append((step, set(metrics)))
+
+
+def fit_in_process(
+    tmp_path, n_per_class: int, max_epochs: int, logger: Logger | None = None, **settings
+) -> tuple[Trainer, LogisticClassifier, object]:
     torch.manual_seed(0)
     dm = GaussianClustersDataModule(n_per_class=n_per_class, seed=0)
     model = LogisticClassifier(optimizer=SGD)
     trainer = Trainer(
         max_epochs=max_epochs,
-        logger=False,
+        logger=logger or False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tmp_path,
+        **settings,
     )
     trainer.fit(model, datamodule=dm)
     return trainer, model, dm
@@ -71,15 +91,35 @@ def fit_in_process(tmp_path, n_per_class: int, max_epochs: int) -> tuple[Trainer
 
 def test_logged_metric_names(tmp_path):
     trainer, model, dm = fit_in_process(tmp_path, n_per_class=100, max_epochs=3)
-    assert {*TRAIN, *VALIDATION, *TRUE} <= set(trainer.callback_metrics)
+    # What the callbacks read (self.log); the exact metrics go to the loggers only (the model computes them).
+    assert {*TRAIN, *VALIDATION} <= set(trainer.callback_metrics)
     trainer.test(model, datamodule=dm, verbose=False)
     assert set(TEST) <= set(trainer.callback_metrics)
 
 
+def test_every_metric_reaches_the_loggers_at_the_step_reached_and_the_untrained_model_at_step_0(tmp_path):
+    recorded = Recorded()
+    trainer, model, dm = fit_in_process(
+        tmp_path, 100, 4, recorded, check_val_every_n_epoch=2, num_sanity_val_steps=-1, log_every_n_steps=0
+    )
+    trainer.test(model, datamodule=dm, verbose=False)
+    exact, logged = {*TRUE, *LEARNED}, {*TRAIN, *VALIDATION}
+    # One full-batch step an epoch: validations after steps 2 and 4, each the exact metrics (straight
+    # to the loggers) and what self.log logged; no `epoch` curve, `step` is the x axis.
+    assert recorded.points == [
+        (0, exact | {*TRAIN, "loss/val", "acc/val"}),
+        (2, exact),
+        (2, logged),
+        (4, exact),
+        (4, logged),
+        (4, set(TEST)),
+    ]
+
+
 def test_training_reaches_high_accuracy(tmp_path):
-    trainer, _, _ = fit_in_process(tmp_path, n_per_class=1000, max_epochs=100)
+    trainer, model, _ = fit_in_process(tmp_path, n_per_class=1000, max_epochs=100)
     assert trainer.callback_metrics["acc/val"] >= 0.98
-    assert trainer.callback_metrics["acc/true"] >= 0.98
+    assert model.exact_metrics()["acc/true"] >= 0.98
 
 
 def test_affine_map_is_what_the_two_layers_compute():

@@ -209,7 +209,7 @@ def test_a_requeued_ddp_run_continues_by_itself_to_the_uninterrupted_ddp_metrics
 def test_a_sweep_job_preempted_through_submitit_continues_by_itself(uninterrupted, tmp_path):
     command = [sys.executable, "src/train.py", "-m", "hydra/launcher=slurm", *PREEMPTED, f"hydra.sweep.dir={tmp_path}"]
     with started(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as sweep:
-        checkpoint = wait_for(lambda: list(tmp_path.glob("0_*/checkpoints/last.ckpt")))
+        checkpoint = wait_for(lambda: list(tmp_path.glob("000_*/checkpoints/last.ckpt")))
         job = next(p.name for p in (tmp_path / ".submitit").iterdir() if p.is_dir())
         subprocess.run(["scancel", "--signal=USR2", job], check=True)  # submitit's checkpoint-and-requeue signal
         start_again_now(job)
@@ -252,7 +252,7 @@ def test_a_killed_job_ends_failed_and_the_other_jobs_complete(tmp_path):
     command = [sys.executable, "src/train.py", "-m", "hydra/launcher=slurm", "trainer.max_epochs=20,1000000"]
     command += [f"hydra.sweep.dir={tmp_path}"]
     with started(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as sweep:
-        wait_for(lambda: list(tmp_path.glob("1_*/train.log")))
+        wait_for(lambda: list(tmp_path.glob("001_*/train.log")))
         (array,) = {p.name.split("_")[0] for p in (tmp_path / ".submitit").iterdir() if p.is_dir()}
         subprocess.run(["scancel", "--signal=KILL", f"{array}_1"], check=True)  # as the kernel's OOM killer would
         _, stderr = sweep.communicate(timeout=BOUND_S)

@@ -21,8 +21,7 @@ import torch
 from cluster_logreg.core.metrics import REPORTED
 from cluster_logreg.core.overrides import continue_the_sweep, saved_overrides
 from cluster_logreg.core.run_dir import RunDir
-from cluster_logreg.sweeps.hparams_columns import RECORD_DIR
-from cluster_logreg.sweeps.summary_table import job_dirs
+from cluster_logreg.sweeps.summary_table import job_dirs, job_number
 from cluster_logreg.training.stacked.members import STACKED_FIT
 from helpers import (
     REPO,
@@ -63,7 +62,7 @@ def sweep(sweep_dir: Path, *overrides: str, stacked: bool = True, expect_rc: int
 
 def metrics_of(jobs: list[Path]) -> dict[str, dict]:
     """Each job's final metrics, by its number."""
-    return {d.name.split("_")[0]: final_metrics(d) for d in jobs}
+    return {str(job_number(d)): final_metrics(d) for d in jobs}
 
 
 def assert_same_results(stacked: dict[str, dict], alone: dict[str, dict]) -> None:
@@ -100,7 +99,7 @@ def test_a_stacked_sweep_gives_each_job_the_results_it_has_alone(stacked_grid, g
     rank = lambda m: sorted(m, key=lambda job: -m[job]["acc/true"])  # noqa: E731
     assert rank(stacked) == rank(alone)
     # The summary's best is the job with the highest exact accuracy, as with any launcher.
-    best = max(jobs, key=lambda d: read_metrics(d)["acc/true"]).name.split("_")[0]
+    best = job_number(max(jobs, key=lambda d: read_metrics(d)["acc/true"]))
     summary = (stacked_grid.path / "summary.md").read_text()
     assert summary.startswith("Best setting by acc/true") and f"Best by acc/true (highest): job {best}, " in summary
 
@@ -247,7 +246,7 @@ def test_a_stacked_sweep_killed_part_way_continues_to_the_metrics_of_an_uninterr
         assert process.returncode == 128 + signum, stderr[-3000:]
         assert f"continue the sweep with the same command and hydra.sweep.dir={killed}" in stderr
     # Each job stopped with its last checkpoint and nothing that looks finished.
-    stopped = [d for d in killed.iterdir() if d.is_dir() and d.name != RECORD_DIR]  # (not the HParams columns)
+    stopped = [d for d in killed.iterdir() if d.is_dir()]
     assert len(stopped) == 4 and all(
         RunDir(d).last_checkpoint.exists() and not RunDir(d).metrics.exists() for d in stopped
     )

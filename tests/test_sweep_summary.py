@@ -23,7 +23,7 @@ def job(sweep_dir: Path, number: int, record: dict | None, metrics: dict | None,
     """A job directory: Hydra's record of its overrides (`seed=<number>` unless given), its status
     record and its metrics where given."""
     overrides = overrides or f"seed={number}"
-    run = RunDir(sweep_dir / f"{number}_{overrides.replace(' ', ',')}")
+    run = RunDir(sweep_dir / f"{number:03d}_{overrides.replace(' ', ',')}")
     run.overrides.parent.mkdir(parents=True)
     run.overrides.write_text("".join(f"- {o}\n" for o in overrides.split()))
     if record is not None:
@@ -306,7 +306,7 @@ def test_without_a_seed_swept_or_with_jobs_ranked_by_different_metrics_there_is_
     # One job's metrics name another optimised metric: its seeds cannot be compared with the others'.
     lr_seed_grid(tmp_path / "two metrics", ACCS)
     (tmp_path / "two metrics" / "summary_settings.csv").write_text("from an earlier summary")
-    metrics = RunDir(next((tmp_path / "two metrics").glob("0_*"))).metrics
+    metrics = RunDir(next((tmp_path / "two metrics").glob("000_*"))).metrics
     metrics.write_text(json.dumps({"acc/val_best": 0.99, "optimized_metric": "acc/val_best"}))
     assert SweepSummary().write(tmp_path / "two metrics").startswith("Best by acc/val_best (highest): job 0, ")
     assert not (tmp_path / "two metrics" / "summary_settings.csv").exists()
@@ -330,16 +330,22 @@ def test_the_figure_says_what_its_thin_and_thick_lines_are_and_which_way_is_bett
 @pytest.mark.parametrize(
     ("swept", "runs", "colours"),
     [
-        (["model.optimizer.lr", "seed"], ["0_lr=0.1,seed=0", "1_lr=0.1,seed=1", "2_lr=1.0,seed=0"], 2),
-        (["seed", "model.optimizer.lr"], ["0_seed=0,lr=0.1", "1_seed=1,lr=0.1", "2_seed=0,lr=1.0"], 2),
+        (["model.optimizer.lr", "seed"], ["000_lr=0.1,seed=0", "001_lr=0.1,seed=1", "002_lr=1.0,seed=0"], 2),
+        (["seed", "model.optimizer.lr"], ["000_seed=0,lr=0.1", "001_seed=1,lr=0.1", "002_seed=0,lr=1.0"], 2),
         (
             ["data.n_per_class", "model.optimizer.lr", "seed"],
-            ["0_n_per_class=5,lr=0.1,seed=0", "1_n_per_class=5,lr=0.1,seed=2"],
+            ["000_n_per_class=5,lr=0.1,seed=0", "001_n_per_class=5,lr=0.1,seed=2"],
             1,
         ),
-        (["model.optimizer.lr"], ["0_lr=0.1", "1_lr=1.0"], 2),  # no seeds: a colour a run
+        (["model.optimizer.lr"], ["000_lr=0.1", "001_lr=1.0"], 2),  # no seeds: a colour a run
         # Under --logdir outputs: a run is named by its sweep's directory too.
-        (["model.optimizer.lr", "seed"], ["2026_1/0_lr=0.1,seed=0", "2026_1/1_lr=0.1,seed=1"], 1),
+        (["model.optimizer.lr", "seed"], ["2026_1/000_lr=0.1,seed=0", "2026_1/001_lr=0.1,seed=1"], 1),
+        # A swept experiment is in the jobs' names (and a job past 999 has more digits).
+        (
+            ["experiment", "seed"],
+            ["999_experiment=a,seed=0", "1000_experiment=a,seed=1", "1001_experiment=b,seed=0"],
+            2,
+        ),
     ],
 )
 def test_the_tensorboard_address_gives_the_seeds_of_a_setting_one_colour(swept, runs, colours):
@@ -355,3 +361,28 @@ def test_the_tensorboard_address_gives_the_seeds_of_a_setting_one_colour(swept, 
     assert pinned == ["acc/excess_error_log10", "model/angle_to_bayes", "model/offset_to_bayes"]
     fallback = parse_qs(urlsplit(tensorboard_address(swept, "acc/val_best")).query)  # data without a population
     assert [card["tag"] for card in json.loads(fallback["pinnedCards"][0])] == ["acc/val_best", "loss/val"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "num", "name"),
+    [
+        (["model.optimizer.lr=0.1", "seed=2"], 3, "003_lr=0.1,seed=2"),  # TensorBoard lists 000 to 999 in job order
+        (["experiment=quick", "seed=2"], 1000, "1000_experiment=quick,seed=2"),  # experiment=quick,large_data
+        (["experiment=learning_curve", "seed=2"], 7, "007_seed=2"),  # the preset declares the sweep: every job's
+    ],
+)
+def test_a_job_s_directory_is_its_number_then_what_it_varies_among_the_sweep_s_jobs(overrides, num, name):
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from helpers import compose_config
+
+    config = compose_config(overrides=overrides)
+    with open_dict(config):
+        config.hydra.job.num = num  # as a launcher sets it, before the job's directory is resolved
+    before = HydraConfig.instance().cfg
+    try:
+        HydraConfig.instance().set_config(config)
+        assert config.hydra.sweep.subdir == name
+    finally:
+        HydraConfig.instance().cfg = before

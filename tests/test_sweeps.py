@@ -94,7 +94,7 @@ def test_the_sweep_marks_the_setting_best_on_the_true_distribution(lr_sweep):
 
 
 def test_a_job_directory_can_be_evaluated_and_resumed_as_typed(lr_sweep, tmp_path):
-    job = job_dirs(lr_sweep.path)[2]  # 2_lr=0.1,seed=0: `=` and `,` in a path, which Hydra would read as syntax
+    job = job_dirs(lr_sweep.path)[2]  # 002_lr=0.1,seed=0: `=` and `,` in a path, which Hydra would read as syntax
     result = run_entry("eval", f"ckpt_path={RunDir(job).last_checkpoint}", f"hydra.run.dir={tmp_path / 'eval'}")
     assert result.returncode == 0, result.stderr[-3000:]
     trained = read_metrics(job)
@@ -280,7 +280,7 @@ def test_an_optuna_search_killed_part_way_continues_to_its_full_count_beside_ano
     with started(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as first:
         # Killed while its third trial trains (after that trial's first checkpoint), as a power cut would.
         deadline = time.monotonic() + 240
-        while not list(here.glob("2_*/checkpoints/last.ckpt")) and first.poll() is None:
+        while not list(here.glob("002_*/checkpoints/last.ckpt")) and first.poll() is None:
             assert time.monotonic() < deadline, "the third trial never saved a checkpoint"
             time.sleep(0.05)
         first.kill()
@@ -310,7 +310,7 @@ def test_an_optuna_search_killed_part_way_continues_to_its_full_count_beside_ano
         assert (here / name / "metrics.json").stat().st_mtime_ns == stamp, name
     # The stopped trial continued from its checkpoint, not from epoch 0.
     assert (
-        "resume: continuing the sweep job stopped part-way from" in (next(here.glob("2_*")) / "train.log").read_text()
+        "resume: continuing the sweep job stopped part-way from" in (next(here.glob("002_*")) / "train.log").read_text()
     )
     best = max(study.trials, key=lambda t: t.value)
     assert f"best_value: {best.value}" in (here / "optimization_results.yaml").read_text()

@@ -253,7 +253,7 @@ def test_bad_input_to_predict_is_refused_and_leaves_no_output(name, content, lin
     [
         ("train", ["+seeed=5"], "seeed=5 is not a setting; valid: one of the config's keys (did you mean seed?)"),
         ("train", ["+data.n_per_clas=5"], "data.n_per_clas=5 is not a setting; valid: one of the config's keys "),
-        ("eval", ["ckpt_path=x.ckpt", "+data.n_per_class=100000"], "data={'n_per_class': 100000} is not a setting"),
+        ("eval", ["ckpt_path=x.ckpt", "+data.n_per_class=100000"], "data.n_per_class=100000 is not a setting"),
         ("predict", ["ckpt_path=x.ckpt", "input=x.csv", "+threshold=0.3"], "threshold=0.3 is not a setting"),
     ],
 )

@@ -26,10 +26,12 @@ from helpers import DIVERGING, GRID, LRS, SEEDS, read_metrics
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
-# Each run is named after its job's directory: its number and what it varies.
-RUNS = [f"{job}_lr={lr},seed={seed}" for job, (lr, seed) in enumerate((a, b) for a in LRS for b in SEEDS)]
-# What a sweep's HParams tab leads with: the ranked metric, what explains it, what separates runs.
-FIRST_METRICS = ["acc/true", "model/angle_to_bayes", "model/offset_to_bayes", "loss/val", "model/weight_norm"]
+# Each run is named after its job's directory: its number (3 digits: names sort in job order) and
+# what it varies.
+RUNS = [f"{job:03d}_lr={lr},seed={seed}" for job, (lr, seed) in enumerate((a, b) for a in LRS for b in SEEDS)]
+# The metric columns TensorBoard makes from the runs are every scalar tag, by name: the excess error
+# and its log10 (what separates good settings) among the five it ticks.
+FIRST_METRICS = ["acc/excess_error", "acc/excess_error_log10", "acc/test", "acc/train", "acc/true"]
 ALL_STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]
 
 Fetch = Callable[..., bytes]
@@ -96,7 +98,9 @@ def session_groups(fetch: Fetch) -> list[dict]:
     return json.loads(fetch("/data/plugin/hparams/session_groups", request | {"sliceSize": 100}))["sessionGroups"]
 
 
-def test_every_run_serves_our_scalars(tensorboard):
+def test_every_run_is_a_job_listed_in_job_order_and_serves_our_scalars(tensorboard):
+    # No run that is not a job; their names, sorted, in job order (RUNS' order).
+    assert sorted(json.loads(tensorboard("/data/runs"))) == RUNS
     tags = json.loads(tensorboard("/data/plugin/scalars/tags"))
     assert sorted(tags) == sorted(RUNS)
     for run in RUNS:
@@ -162,16 +166,18 @@ def test_one_margin_histogram_per_run_from_the_first_trained_step(tensorboard):
 
 
 def test_hparams_columns_start_with_what_the_sweep_varied_under_its_command_line_names(tensorboard):
+    # No experiment record: TensorBoard makes the columns from the runs' settings and scalars.
     served = experiment(tensorboard)
     columns = [info["name"] for info in served["hparamInfos"]]
-    # TensorBoard's table ticks the first five columns: the swept settings, named as on the command line.
-    assert columns[:2] == ["model.optimizer.lr", "seed"]
+    # TensorBoard's table ticks the first five columns: the swept settings, named as on the command
+    # line, then the others by name.
+    assert columns[:2] == ["model.optimizer.lr", "seed"] and columns[2:] == sorted(columns[2:])
     assert [info["differs"] for info in served["hparamInfos"]] == [True, True] + [False] * (len(columns) - 2)
     assert {"model/optimizer", "data", "model.hidden_dim", "trainer.accelerator"} <= set(columns)
     assert "data.seed" not in columns and len(columns) == len(set(columns))  # once each
     metrics = [info["name"]["tag"] for info in served["metricInfos"]]
-    assert metrics[: len(FIRST_METRICS)] == FIRST_METRICS
-    assert {"acc/val", "acc/test", "acc/train", "acc/val_best"} <= set(metrics[len(FIRST_METRICS) :])
+    assert metrics[: len(FIRST_METRICS)] == FIRST_METRICS and metrics == sorted(metrics)
+    assert {*TRAIN, *VALIDATION, *TEST, *TRUE, *LEARNED} == set(metrics)
 
 
 def test_hparams_sessions_end_as_their_runs_did_with_their_real_metrics(tensorboard, sweep_dir):
@@ -188,24 +194,28 @@ def test_hparams_sessions_end_as_their_runs_did_with_their_real_metrics(tensorbo
             continue
         assert session["status"] == "STATUS_SUCCESS"
         served = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        for tag in FIRST_METRICS + ["acc/excess_error_log10", "acc/val_best", "acc/test", "loss/test"]:
+        for tag in ["acc/true", "acc/excess_error", "acc/excess_error_log10", "acc/val_best", "acc/test", "loss/val"]:
             assert served[tag] == pytest.approx(metrics[tag], rel=1e-6)
 
 
 def test_several_sweeps_in_one_logdir_show_every_sweep_s_columns_and_runs(multiruns, lr_sweep, stacked_grid):
-    # Each sweep directory holds an experiment record with every column of both; TensorBoard reads any one.
-    records = sorted(multiruns.glob("*/hparams_columns/events.out.tfevents.*"))
-    assert [r.parents[1].name for r in records] == ["grid", "lr"]
-    grid = sorted(override.split("=")[0] for override in GRID)  # the record's order: by name
+    # TensorBoard makes the columns from every run of every sweep: what either sweep varied first.
+    grid = [override.split("=")[0] for override in GRID]
     with serving(multiruns, len(RUNS) + 2 ** len(GRID)) as fetch:
+        runs = json.loads(fetch("/data/runs"))
         served = experiment(fetch)
         groups = session_groups(fetch)
+    # Every run a job of one of them (a run's name is its sweep's directory, then its own), by name in job order.
+    assert len(runs) == len(RUNS) + 2 ** len(GRID)
+    assert sorted(run for run in runs if run.startswith("lr/")) == [f"lr/{run}" for run in RUNS]
+    grid_runs = sorted(run for run in runs if run.startswith("grid/"))
+    assert [run.split("_")[0] for run in grid_runs] == [f"grid/{n:03d}" for n in range(2 ** len(GRID))]
     columns = [info["name"] for info in served["hparamInfos"]]
     differing = [info["name"] for info in served["hparamInfos"] if info["differs"]]
-    assert differing in (["model.optimizer.lr", "seed"], grid)  # one sweep's
-    assert columns[: len(differing)] == differing and set(grid) <= set(columns)
+    assert columns[: len(differing)] == differing == sorted(differing)
+    assert set(grid) <= set(differing)  # the lr sweep's lr and seed among them
     assert [info["name"]["tag"] for info in served["metricInfos"]][: len(FIRST_METRICS)] == FIRST_METRICS
-    assert len(groups) == len(RUNS) + 2 ** len(GRID)
+    assert sorted(group["name"] for group in groups) == sorted(runs)
     stacked = [g for g in groups if g["name"].startswith("grid/")]
     assert {g["hparams"]["model.optimizer.momentum"] for g in stacked} == {0.0, 0.9}
     assert {g["sessions"][0]["status"] for g in stacked} == {"STATUS_SUCCESS"}

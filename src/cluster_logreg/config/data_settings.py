@@ -1,5 +1,5 @@
-"""The data sources' settings (`data=clusters`, `data=csv`): type, default and valid values in one
-place, and what each source means for the pre-flight checks (its splits, its memory)."""
+"""The data sources' settings (`data=clusters`, `data=csv`, conf/data/): their types and valid values,
+and what each source means for the pre-flight checks (its splits, its memory)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,10 @@ class SplitData:
     """What every data source has: a random split into train, validation and test, and its batches."""
 
     _target_: str = MISSING
-    # Random split (per class, for a table); training gets the rest.
-    val_fraction: float = setting(0.1, FRACTION)
-    test_fraction: float = setting(0.1, FRACTION)
-    # null: every step sees the whole training split (the tutorial's full-batch gradient descent).
-    batch_size: int | None = setting(None, BATCH_SIZE)
-    seed: int = setting("${seed}", SEED)
+    val_fraction: float = setting(FRACTION)
+    test_fraction: float = setting(FRACTION)
+    batch_size: int | None = setting(BATCH_SIZE)
+    seed: int = setting(SEED)
 
     def split_sizes(self) -> tuple[tuple[int, int, int], str]:
         """The points in the train, validation and test splits, and what a point is, in words."""
@@ -48,11 +46,11 @@ class ClustersData(SplitData):
     class 0 ~ Normal(+mean_value, std) + bias, class 1 ~ Normal(-mean_value, std) + bias."""
 
     _target_: str = "cluster_logreg.data.clusters.GaussianClustersDataModule"
-    n_per_class: int = setting(1000, AT_LEAST_1)
-    n_features: int = setting(2, AT_LEAST_1)
-    mean_value: float = setting(2.5, NUMBER)
-    std: float = setting(1.0, number_above(0))
-    bias: float = setting(1.3, NUMBER)
+    n_per_class: int = setting(AT_LEAST_1)
+    n_features: int = setting(AT_LEAST_1)
+    mean_value: float = setting(NUMBER)
+    std: float = setting(number_above(0))
+    bias: float = setting(NUMBER)
 
     def split_sizes(self) -> tuple[tuple[int, int, int], str]:
         n_total = 2 * self.n_per_class
@@ -83,12 +81,11 @@ class CsvData(SplitData):
     spread (kept in checkpoints)."""
 
     _target_: str = "cluster_logreg.data.tables.CsvDataModule"
-    path: str = setting(MISSING, path_to("a CSV file with a header row"))
-    target: str = setting(MISSING, Rule(is_name, "the name of a column of data.path"))  # the column to predict
-    features: list[str] | None = setting(None, COLUMNS)  # e.g. [age,dose]
-    # The target's value that is class 1; null: the larger of the two (1 of 0/1).
+    path: str = setting(path_to("a CSV file with a header row"))
+    target: str = setting(Rule(is_name, "the name of a column of data.path"))
+    features: list[str] | None = setting(COLUMNS)
     positive_class: str | None = setting(
-        None, Rule(lambda v: v is None or isinstance(v, str), "null or a value of the target column")
+        Rule(lambda v: v is None or isinstance(v, str), "null or a value of the target column")
     )
 
     def split_sizes(self) -> tuple[tuple[int, int, int], str]:

@@ -11,7 +11,6 @@ N (resumable), 1 a bug (Python's traceback).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import inspect
 import logging
 import os
@@ -19,7 +18,6 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
@@ -30,46 +28,33 @@ from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.config.preflight import Check, preflight
 from cluster_logreg.config.refusals import is_user_error, what_the_user_is_told
-from cluster_logreg.config.resolvers import register_resolvers
-from cluster_logreg.config.schema import store_settings
 from cluster_logreg.config.setting_checks import unknown_key
 from cluster_logreg.core.errors import EXIT_USER_ERROR, Interrupted, one_line, our_code
-from cluster_logreg.core.quiet import quiet_lightning
 
 
-@dataclass(frozen=True)
-class Entry:
-    """What differs between the entry points: their checks, their task and how their command line is
-    read before Hydra parses it. The script keeps only `@hydra.main` (which names the job after it)."""
-
-    checks: tuple[Check, ...]
-    task: str  # "module:function", called as function(cfg, in_sweep) once the checks pass
-    arguments: Callable[[list[str]], list[str]] = list  # the command line, rewritten for Hydra
-    around: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
-
-    def start(self, main: Callable[[], Any]) -> None:
-        """`if __name__ == "__main__"`: the script's Hydra app, with whatever ends it as an exit status."""
-        prepare_hydra()
-        with exit_on_user_error(), self.around():
-            with our_code():
-                sys.argv = self.arguments(sys.argv)
-            main()
-
-    def run(self, cfg: DictConfig) -> Any:
-        """The body of the script's `main(cfg)`: checks, then the task."""
-        in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
-        with task_errors(cfg, in_sweep):
-            preflight(cfg, self.checks)
-            module, _, name = self.task.partition(":")
-            task = getattr(importlib.import_module(module), name)
-            quiet_lightning()  # once Lightning is imported: it adds its console handler on import
-            return task(cfg, in_sweep)
+def run(
+    main: Callable[[], Any],
+    arguments: Callable[[list[str]], list[str]] = list,
+    around: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> None:
+    """`if __name__ == "__main__"` of an entry point: its Hydra app (`main`, which reads `sys.argv`), with
+    the command line first rewritten by `arguments` (e.g. `resume=` expanded), inside `around`, and
+    whatever ends it as an exit status and at most one line."""
+    with exit_on_user_error(), around():
+        with our_code():
+            sys.argv = arguments(sys.argv)
+        main()
 
 
-def prepare_hydra() -> None:
-    """What the configs need before Hydra composes them: the resolvers and the settings classes."""
-    register_resolvers()
-    store_settings()
+@contextlib.contextmanager
+def checked(cfg: DictConfig, checks: tuple[Check, ...]) -> Iterator[bool]:
+    """The body of an entry point's `main(cfg)`: its pre-flight `checks`, then (in the block) its task,
+    imported there, once the checks pass: Lightning takes seconds to import, and `--help` or a mistake
+    does not wait for it. Yields whether this run is a job of a sweep."""
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    with task_errors(cfg, in_sweep):
+        preflight(cfg, checks)
+        yield in_sweep
 
 
 def fail(error: BaseException) -> NoReturn:

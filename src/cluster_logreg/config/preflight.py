@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,15 +25,21 @@ from cluster_logreg.config.file_checks import (
     check_resume,
 )  # fmt: skip
 from cluster_logreg.config.lightning_rules import SPAWNED_STRATEGIES, STRATEGIES
-from cluster_logreg.config.setting_checks import check_known_keys, check_rules
+from cluster_logreg.config.run_settings import Eval, Predict, Train
+from cluster_logreg.config.schema import OPTIONS, chosen_options
+from cluster_logreg.config.setting_checks import check_rules, known_keys
 from cluster_logreg.core.errors import invalid
 from cluster_logreg.core.memory import available_memory, gigabytes
 
 
-def _data(cfg: DictConfig) -> SplitData:
-    """The data settings as their class, which says what kind of data source they are."""
-    data = OmegaConf.to_object(cfg.data)
-    assert isinstance(data, SplitData), f"data is typed by {type(data).__name__}, not a data source's settings"
+def _data(cfg: DictConfig) -> SplitData | None:
+    """The data settings as their class, which says what kind of data source they are (None: a data
+    source of the user's own, which the pre-flight checks know nothing of)."""
+    option = chosen_options(cfg).get("data")
+    if option is None:
+        return None
+    settings: dict[str, Any] = OmegaConf.to_container(cfg.data, resolve=True)  # type: ignore[assignment]
+    data: SplitData = OPTIONS[f"data/{option}"](**settings)
     return data
 
 
@@ -53,6 +60,8 @@ def check_strategy(cfg: DictConfig) -> None:
 def check_splits(cfg: DictConfig) -> None:
     """No split may be empty (for a table, this reads it: core/table.py says what is refused)."""
     data = _data(cfg)
+    if data is None:
+        return
     (n_train, n_val, n_test), total = data.split_sizes()
     enough = f"a fraction that gives it at least 1 of the {total}"
     if n_val < 1:
@@ -104,6 +113,12 @@ def check_memory(cfg: DictConfig) -> None:
     )  # fmt: skip
 
 
+def check_no_logger(cfg: DictConfig) -> None:
+    """predict.py: `logger=[]` (its default) is taken as the other entry points take it; a logger is not."""
+    if chosen := cfg.get("logger"):
+        raise invalid("logger", ",".join(map(str, chosen)), "[] (predict.py writes predictions, no metrics to log)")
+
+
 def check_accelerator(cfg: DictConfig) -> None:
     import torch  # the last check: a second or two
 
@@ -119,7 +134,7 @@ Check = Callable[[DictConfig], None]
 # In order: the settings alone, then what they ask of the files and the machine; the last check
 # imports torch.
 TRAIN_CHECKS: tuple[Check, ...] = (
-    check_known_keys,
+    known_keys(Train),
     check_strategy,
     check_rules,
     check_splits,
@@ -130,17 +145,18 @@ TRAIN_CHECKS: tuple[Check, ...] = (
     check_accelerator,
 )
 PREDICT_CHECKS: tuple[Check, ...] = (
-    check_known_keys,
+    known_keys(Predict),
     check_ckpt_path,
     check_strategy,
     check_rules,
+    check_no_logger,
     check_output,
     check_input,
     check_outputs_writable,
     check_accelerator,
 )
 EVAL_CHECKS: tuple[Check, ...] = (
-    check_known_keys,
+    known_keys(Eval),
     check_ckpt_path,
     check_strategy,
     check_rules,

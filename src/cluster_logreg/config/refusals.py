@@ -10,7 +10,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
-from cluster_logreg.config.setting_checks import schema_refusal, unknown_key
+from cluster_logreg.config.setting_checks import unknown_key
 from cluster_logreg.core.errors import UserError, invalid, raised_in_our_code
 
 
@@ -26,10 +26,10 @@ def is_user_error(error: BaseException) -> bool:
 def what_the_user_is_told(error: Exception) -> BaseException | None:
     """The error to show as one line, or None for a bug of ours."""
     if not raised_in_our_code(error):
-        # Hydra's own failure, before our task ran: a value the schema refused, a malformed override
-        # (some are plain ValueErrors, e.g. `logger=null`, where Hydra wants `~logger`), a config it
-        # cannot compose, or a run directory it could not create.
-        return schema_refusal(error) or composition_refusal(error) or _unwritable_run_dir(error) or error
+        # Hydra's own failure, before our task ran: a malformed override (some are plain ValueErrors,
+        # e.g. `logger=null`, where Hydra wants `~logger`), a config it cannot compose, or a run
+        # directory it could not create.
+        return composition_refusal(error) or _unwritable_run_dir(error) or error
     return error if is_user_error(error) else None
 
 
@@ -59,8 +59,9 @@ def composition_refusal(error: BaseException) -> UserError | None:
     if text.startswith("Could not override") and isinstance(cause, OmegaConfBaseException):
         parent = cause.parent_node
         if cause.full_key and parent is not None and (line := re.search(r"use \+(\S+)", text)):
-            value = OverridesParser.create().parse_override(line.group(1)).value()
-            return unknown_key(cause.full_key, value, [str(key) for key in parent])
+            override = OverridesParser.create().parse_override(line.group(1))
+            missing_in = cause.full_key.rpartition(".")[0]  # the node that lacks the key, as typed from there on
+            return unknown_key(override.key_or_group, override.value(), [str(key) for key in parent], missing_in)
     if match := re.match(r"Could not delete from config. '(\S+)' does not exist", text):
         return UserError(f"~{match[1]} removes a key the config does not have; valid: ~KEY with one of its keys")
     if match := re.match(r"Could not append to config. An item is already at '(\S+)'", text):

@@ -1,6 +1,6 @@
 """What a valid value of a setting is: a test and its words, the words the error line shows.
 
-A project setting carries its rule with its type and default (`setting(...)`, see run_settings.py); the
+A project setting carries its rule with its type (`setting(...)`, see run_settings.py); the
 settings of Lightning's classes have theirs in lightning_rules.py. Torch-free.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import Field, field
 from typing import Any, NamedTuple, TypeGuard
 
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 
 from cluster_logreg.core.csv_file import FLOAT32_MAX
 
@@ -25,11 +25,9 @@ class Rule(NamedTuple):
     valid: str  # what is valid, in the words of the error line
 
 
-def setting(default: Any, rule: Rule) -> Any:
-    """A schema field: its default and its rule (a list default is copied for each config)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"rule": rule})
-    return field(default=default, metadata={"rule": rule})
+def setting(rule: Rule) -> Any:
+    """A schema field and its rule (its value is the YAML file's, in conf/)."""
+    return field(default=MISSING, metadata={"rule": rule})
 
 
 def rule_of(schema_field: Field[Any]) -> Rule | None:

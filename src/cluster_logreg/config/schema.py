@@ -1,9 +1,9 @@
-"""The settings classes as Hydra sees them: each stored in Hydra's config store under its group
-(`data/clusters` is what `data=clusters` selects), and the rule of every setting by its dotted key.
+"""The settings classes that type the configs of conf/: each entry point's root and each group
+option's (by the `_target_` it builds), and the rule of every setting by its dotted key.
 
-Hydra merges the command line onto these typed configs, so a value of the wrong type
-(`data.n_per_class=abc`, `seed=1.5`) is refused while the config is composed, in the words of the
-setting's rule, and a number typed `1` where a float is meant arrives as 1.0.
+The values are the YAML files'; these classes say which keys a node has and what each may hold, and
+the pre-flight checks hold the composed config to them (setting_checks.py). Composing needs none of it:
+`hydra.compose` works on conf/ alone, in a notebook or a test.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from cluster_logreg.config import data_settings, model_settings
 from cluster_logreg.config.lightning_rules import LIGHTNING_RULES
@@ -21,18 +20,11 @@ from cluster_logreg.config.run_settings import ROOTS
 
 # Group options: "<group>/<option>" -> its settings class.
 OPTIONS: dict[str, type[Any]] = data_settings.OPTIONS | model_settings.OPTIONS
-SETTINGS_CLASSES = (*ROOTS.values(), *OPTIONS.values())
 
 
-def store_settings() -> None:
-    """Put every settings class in Hydra's config store: the roots by name (the first entry of
-    train.yaml's defaults), the options in their groups."""
-    store = ConfigStore.instance()
-    for name, root in ROOTS.items():
-        store.store(name=name, node=root)
-    for path, settings in OPTIONS.items():
-        group, _, name = path.rpartition("/")
-        store.store(group=group, name=name, node=settings)
+def _key_prefix(option: str) -> str:
+    """Where an option's settings sit in the composed config: `model/optimizer/sgd` -> `model.optimizer.`."""
+    return option.rpartition("/")[0].replace("/", ".") + "."
 
 
 def chosen_options(cfg: Any) -> dict[str, str]:
@@ -42,14 +34,18 @@ def chosen_options(cfg: Any) -> dict[str, str]:
     for path, settings in OPTIONS.items():
         group, _, name = path.rpartition("/")
         node = OmegaConf.select(cfg, _key_prefix(path).removesuffix("."))
-        if node is not None and node.get("_target_") == settings._target_:
+        if isinstance(node, DictConfig) and node.get("_target_") == settings._target_:
             chosen[group] = name
     return chosen
 
 
-def _key_prefix(option: str) -> str:
-    """Where an option's settings sit in the composed config: `model/optimizer/sgd` -> `model.optimizer.`."""
-    return option.rpartition("/")[0].replace("/", ".") + "."
+def typed_nodes(cfg: DictConfig, root: type[Any]) -> list[tuple[str, DictConfig, type[Any]]]:
+    """(dotted prefix, node, its settings class) for the root (typed by `root`) and each chosen option."""
+    found: list[tuple[str, DictConfig, type[Any]]] = [("", cfg, root)]
+    for group, name in chosen_options(cfg).items():
+        prefix = _key_prefix(f"{group}/{name}")
+        found.append((prefix, OmegaConf.select(cfg, prefix.removesuffix(".")), OPTIONS[f"{group}/{name}"]))
+    return found
 
 
 def _rules_of(settings: type[Any], prefix: str) -> dict[str, Rule]:
@@ -58,7 +54,7 @@ def _rules_of(settings: type[Any], prefix: str) -> dict[str, Rule]:
 
 def _every_rule() -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
-    for root in ROOTS.values():
+    for root in ROOTS:
         rules |= _rules_of(root, "")
     for path, settings in OPTIONS.items():
         rules |= _rules_of(settings, _key_prefix(path))

@@ -51,14 +51,6 @@ MONITORED_LOSSES = (LOSS_TRAIN, LOSS_VAL)
 # from the model's scalars (TensorBoard's time series puts every tag of a group in one section).
 DECISION_BOUNDARY, LINEAR_MAP = "picture/decision_boundary", "picture/linear_map"
 MARGIN = "picture/margin"  # a histogram of each validation point's signed distance to the boundary
-# HParams' metric columns, in order (TensorBoard ticks the first five): the ranked metric is put first
-# (sweeps/hparams_columns.py), then what separates runs and explains the ranking, then the splits.
-HPARAMS_METRICS = (
-    *(ANGLE_TO_BAYES, OFFSET_TO_BAYES, LOSS_VAL, WEIGHT_NORM),
-    *(ACC_TRUE, EXCESS_ERROR_LOG10, EXCESS_ERROR, COSINE_TO_BAYES),
-    *(ACC_VAL_BEST, ACC_VAL, ACC_TEST, ACC_TRAIN, LOSS_TEST, LOSS_TRAIN),
-)
-
 # optimized_metric=auto: the exact accuracy where the data's distribution is known, else the best
 # validation accuracy. Both are maximised, so a sweeper's direction does not depend on the data.
 AUTO = "auto"

@@ -21,7 +21,7 @@ def saved_overrides(path: Path) -> list[str]:
 
 def hydra_value(text: str) -> str:
     """`text` as a Hydra override's value: quoted where Hydra would read syntax into it (a sweep job's
-    directory, e.g. `1_lr=0.1,seed=2`, holds `=` and `,`, which Hydra takes for a sweep)."""
+    directory, e.g. `001_lr=0.1,seed=2`, holds `=` and `,`, which Hydra takes for a sweep)."""
     if re.fullmatch(r"[A-Za-z0-9_/\-+.$%*@?|]+", text):
         return text
     quote = "'" if "'" not in text else '"'

@@ -23,9 +23,12 @@ def _not_noise(record: logging.LogRecord) -> bool:
 
 def quiet_lightning() -> None:
     """Idempotent: each call leaves the same handlers, filters and warning filters."""
-    # Lightning adds a console handler of its own on import; Hydra's handlers already print every
-    # record and write it to the run's log file, so with it each Lightning line would show twice.
-    logging.getLogger("lightning").handlers.clear()
+    # Lightning adds console handlers of its own on import (lightning.pytorch's and fabric's only where
+    # the root logger has none yet, and then without passing records on); Hydra's handlers print every
+    # record and write it to the run's log file: each Lightning line once, wherever it was imported.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.trainer.connectors.signal_connector"):
         logging.getLogger(name).addFilter(_not_noise)
     # Lightning calls a torch.utils._pytree API that newer torch deprecates: theirs to fix, not ours.

@@ -7,8 +7,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cluster_logreg.config.data_settings import ClustersData as Settings
-from cluster_logreg.config.run_settings import Train
 from cluster_logreg.core.population import GaussianPair
 from cluster_logreg.core.splits import split_sizes
 from cluster_logreg.data.tensors import TensorDataModule
@@ -33,19 +31,19 @@ def make_clusters(
 
 class GaussianClustersDataModule(TensorDataModule):
     """Draws the clusters from `seed` (independently of the global RNG) and splits them at random.
-    Its settings and their defaults are `config.data_settings.ClustersData`'s."""
+    Its defaults are the tutorial's, as conf/data/clusters.yaml gives them."""
 
     def __init__(
         self,
-        n_per_class: int = Settings.n_per_class,
-        n_features: int = Settings.n_features,
-        mean_value: float = Settings.mean_value,
-        std: float = Settings.std,
-        bias: float = Settings.bias,
-        val_fraction: float = Settings.val_fraction,
-        test_fraction: float = Settings.test_fraction,
-        batch_size: int | None = Settings.batch_size,
-        seed: int = Train.seed,
+        n_per_class: int = 1000,
+        n_features: int = 2,
+        mean_value: float = 2.5,
+        std: float = 1.0,
+        bias: float = 1.3,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        batch_size: int | None = None,
+        seed: int = 0,
     ):
         super().__init__()
         # Saved into checkpoints, so eval.py rebuilds exactly this data and test split.

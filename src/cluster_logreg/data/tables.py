@@ -1,5 +1,5 @@
 """A table of your own as a LightningDataModule: `data=csv data.path=<file> data.target=<column>`
-(its settings and their defaults are `config.data_settings.CsvData`'s)."""
+(conf/data/csv.yaml)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cluster_logreg.config.data_settings import CsvData as Settings
-from cluster_logreg.config.run_settings import Train
 from cluster_logreg.core.splits import stratified_split
 from cluster_logreg.core.table import Table, read_table
 from cluster_logreg.data.tensors import TensorDataModule
@@ -31,10 +29,10 @@ class CsvDataModule(TensorDataModule):
         target: str,
         features: list[str] | None = None,
         positive_class: str | None = None,
-        val_fraction: float = Settings.val_fraction,
-        test_fraction: float = Settings.test_fraction,
-        batch_size: int | None = Settings.batch_size,
-        seed: int = Train.seed,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        batch_size: int | None = None,
+        seed: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()

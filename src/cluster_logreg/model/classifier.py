@@ -7,30 +7,13 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from lightning import LightningDataModule, LightningModule
-from lightning.fabric.loggers import Logger as FabricLogger
 from lightning.fabric.utilities.data import AttributeDict
-from lightning.fabric.utilities.logger import _add_prefix
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
-from tensorboard.compat.proto.summary_pb2 import Summary  # type: ignore[import-untyped]
 from torch import Tensor, nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
-from cluster_logreg.core.metrics import (
-    ACC_TEST,
-    ACC_TRAIN,
-    ACC_VAL,
-    ACC_VAL_BEST,
-    LOSS_TEST,
-    LOSS_TRAIN,
-    LOSS_VAL,
-    TEST,
-    TRAIN,
-    TRUE,
-    VALIDATION,
-)  # fmt: skip
+from cluster_logreg.core.metrics import ACC_TEST, ACC_TRAIN, ACC_VAL, ACC_VAL_BEST, LOSS_TEST, LOSS_TRAIN, LOSS_VAL
 
 if TYPE_CHECKING:
     from cluster_logreg.core.population import GaussianPair
@@ -40,10 +23,6 @@ class OptimizerFactory(Protocol):
     """What `model.optimizer` instantiates to (Hydra's `_partial_`): an optimizer, given the parameters."""
 
     def __call__(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer: ...
-
-
-# What callbacks read from Lightning's callback_metrics: monitors, the epoch line, the final metrics.
-WATCHED = (*TRAIN, *VALIDATION, *TEST, *TRUE)
 
 
 class LogisticClassifier(LightningModule):
@@ -98,7 +77,7 @@ class LogisticClassifier(LightningModule):
         # accumulated since the last log, so it ends with exactly the metrics of an uninterrupted one.
         for metric in (self.train_loss, self.train_acc, self.val_acc_best):
             metric.persistent(True)
-        self._before_training: dict[str, Tensor | float] | None = None  # the step-0 point, until it is written
+        self._step_zero: dict[str, Tensor | float] | None = None  # the curves' first point, until it is written
 
     @property
     def hparams(self) -> AttributeDict:
@@ -136,7 +115,7 @@ class LogisticClassifier(LightningModule):
     def exact_metrics(self, datamodule: LightningDataModule | None = None) -> dict[str, float]:
         """The exact metrics (`metrics.TRUE`) and the map's shape (`metrics.LEARNED`), where the
         distribution of the data (`datamodule`, by default the trainer's) is known; else {}."""
-        if datamodule is None and self._trainer:
+        if datamodule is None:
             datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it, undeclared
         population: GaussianPair | None = getattr(datamodule, "population", None)
         return population.metrics(*self.affine_map()) if population is not None else {}
@@ -155,8 +134,8 @@ class LogisticClassifier(LightningModule):
         # call costs more than the training step itself.
         self.train_loss.update(loss.detach())
         self.train_acc.update(self._predict(logits.detach()), y.long())
-        if self._before_training is not None:  # the first step: its loss is the untrained model's
-            self._write_step_zero(self._before_training)
+        if self._step_zero is not None:  # the first step: its loss is the untrained model's
+            self._log_step_zero(self._step_zero)
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], loss: MeanMetric, accuracy: BinaryAccuracy) -> None:
@@ -174,90 +153,55 @@ class LogisticClassifier(LightningModule):
         self._evaluate(batch, self.test_loss, self.test_acc)
 
     def on_validation_epoch_end(self) -> None:
-        values: dict[str, Tensor | float] = {
-            LOSS_VAL: self._computed(self.val_loss),
-            ACC_VAL: self._computed(self.val_acc),
-        }
-        values |= self.exact_metrics()
-        if self.trainer.sanity_checking:  # before training (Lightning runs it, but logs nothing of it)
+        # The validation's torchmetrics objects: Lightning computes them (over all DDP processes) after
+        # this hook, hands them to the loggers and the callbacks (`trainer.callback_metrics`), then
+        # resets them. Of its sanity check it logs nothing (it only resets them): the untrained model's
+        # values are kept for the curves' step-0 point, written at the first step.
+        self.log_dict({LOSS_VAL: self.val_loss, ACC_VAL: self.val_acc})
+        if self.trainer.sanity_checking:
             if self.global_step == 0:  # a fresh run, not a resumed one
-                self._before_training = values
+                self._step_zero = {LOSS_VAL: self.val_loss.compute(), ACC_VAL: self.val_acc.compute()}
+                self._step_zero |= self.exact_metrics()
             return
-        if self.train_loss.update_called:  # the steps since the previous validation
-            values |= {LOSS_TRAIN: self._computed(self.train_loss), ACC_TRAIN: self._computed(self.train_acc)}
-        self.val_acc_best.update(values[ACC_VAL])  # (not a call: that computes a batch value too, unused)
-        values[ACC_VAL_BEST] = self.val_acc_best.compute()
-        # Published here rather than at the epoch's end, so the callbacks that report or check them
-        # at the end of this epoch (EpochReport, the divergence check) see this validation's values.
-        self._publish(values, self.global_step)
+        self.val_acc_best.update(self.val_acc.compute())  # (not a call: that computes a batch value too, unused)
+        # Its value, not the MaxMetric: Lightning would reset the best so far after this validation.
+        values: dict[str, Tensor | float] = {ACC_VAL_BEST: self.val_acc_best.compute()}
+        if self.train_loss.update_called:  # the means over the steps since the previous validation
+            values |= {LOSS_TRAIN: self.train_loss.compute(), ACC_TRAIN: self.train_acc.compute()}
+            # Reset now, not by Lightning after this validation's callbacks: the checkpoint they save
+            # (best.ckpt) then holds, as every other, only the train steps not reported yet.
+            self.train_loss.reset()
+            self.train_acc.reset()
+        self._log_at_step_reached(values)
+        # The exact metrics and the map's shape (float64, from the weights, not the batches): curves no
+        # callback reads, straight to the loggers at the same step. Through self.log they would cost
+        # more than the fit's steps (bench: each self.log call is ~1 ms, 7 of them every validation).
+        for logger in self.loggers:  # each writes only in process 0 under DDP
+            logger.log_metrics(self.exact_metrics(), step=self.global_step)
 
     def on_test_epoch_end(self) -> None:
-        self._publish(
-            {LOSS_TEST: self._computed(self.test_loss), ACC_TEST: self._computed(self.test_acc)}, self.global_step
-        )
+        self.log_dict({LOSS_TEST: self.test_loss, ACC_TEST: self.test_acc})
+        self._log_at_step_reached({})
 
-    def _write_step_zero(self, before_training: dict[str, Tensor | float]) -> None:
+    def _log_at_step_reached(self, values: dict[str, Tensor | float]) -> None:
+        """Values the same in every DDP process (synced metrics, the same weights), and the curves' x:
+        the step reached. Lightning would put an epoch's end at its count of steps taken, which does not
+        count the current one yet (the step before), and add an `epoch` curve, unless `step` is logged:
+        then that is the x axis, and no `epoch` (`Trainer`'s logger connector, `log_metrics`); exact up
+        to 2**24 steps (float32). The max over the DDP processes is each value, where a mean may round."""
+        self.log_dict(values | {"step": float(self.global_step)}, reduce_fx="max", sync_dist=True)
+
+    def _log_step_zero(self, step_zero: dict[str, Tensor | float]) -> None:
         """The untrained model at step 0: validation and exact metrics from Lightning's sanity check
-        (`before_training`), train metrics from the first step (computed before its update: the whole
-        training split by default, the first batch with mini-batches)."""
-        values = before_training | {
-            LOSS_TRAIN: self.train_loss.compute(),
-            ACC_TRAIN: self.train_acc.compute(),
-        }
-        self._before_training = None
-        self._publish(values, step=0, to_callbacks=False)
-
-    def _publish(self, values: dict[str, Tensor | float], step: int, to_callbacks: bool = True) -> None:
-        metrics = self.trainer.callback_metrics if to_callbacks else None
-        publish(values, step, self.loggers, metrics, self.device)
-
-    @staticmethod
-    def _computed(metric: MeanMetric | BinaryAccuracy) -> Tensor:
-        value = metric.compute()  # over all DDP processes
-        metric.reset()
-        return value
+        (`step_zero`), train metrics from the first step (computed before its update: the whole
+        training split by default, the first batch with mini-batches). Straight to the loggers: no
+        callback reads it."""
+        values = step_zero | {LOSS_TRAIN: self.train_loss.compute(), ACC_TRAIN: self.train_acc.compute()}
+        self._step_zero = None
+        for logger in self.loggers:  # each writes only in process 0 under DDP
+            logger.log_metrics({name: float(value) for name, value in values.items()}, step=0)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_factory is None:
             raise RuntimeError("LogisticClassifier needs an optimizer factory to train")
         return self.optimizer_factory(params=self.parameters())
-
-
-def publish(
-    values: dict[str, Tensor | float],
-    step: int,
-    loggers: Iterable[FabricLogger],
-    callback_metrics: dict[str, Tensor] | None,
-    device: torch.device,
-) -> None:
-    """A validation's metrics, for one model: the curves' points, written to its loggers at `step` (their
-    x axis) in one call; and what its callbacks read (monitors, the epoch line, the final metrics), to
-    its Trainer's `callback_metrics` (None: the step-0 point, which no callback reads).
-
-    Not through `self.log`: Lightning would put the curves' points at the step before and add an
-    `epoch` curve, and for the callbacks' values it costs more than the step (result collection,
-    moves, a deep copy), where `callback_metrics` is the dict Lightning hands the callbacks. The
-    values are the same in every DDP process already (synced metrics, the same weights), so there
-    is nothing to reduce. A stacked sweep publishes each member's with this too (training/stacked/).
-    """
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            _write_scalars(logger, values, step)
-        else:
-            logger.log_metrics({k: float(v) for k, v in values.items()}, step=step)
-    if callback_metrics is not None:
-        # As self.log stores them: tensors of the default dtype on the model's device.
-        dtype = torch.get_default_dtype()
-        callback_metrics.update(
-            {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in values.items() if k in WATCHED}
-        )
-
-
-def _write_scalars(logger: TensorBoardLogger, values: dict[str, Tensor | float], step: int) -> None:
-    """What TensorBoardLogger.log_metrics writes, the same tags and values at the same step, in one
-    event rather than one per metric: a fifth of the time, which a stacked sweep pays per job."""
-    if getattr(rank_zero_only, "rank", 0) != 0:  # as log_metrics: under DDP the other processes write no events
-        return
-    tags = _add_prefix({k: float(v) for k, v in values.items()}, logger._prefix, logger.LOGGER_JOIN_CHAR)
-    summary = Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in tags.items()])
-    logger.experiment._get_file_writer().add_summary(summary, step)

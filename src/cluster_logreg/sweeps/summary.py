@@ -90,11 +90,10 @@ class SweepSummary(Callback):
 
     def write(self, sweep_dir: Path, ended: bool = False) -> str:
         """Rebuild the summary files from the job directories; return the Markdown text. Once the sweep
-        has `ended`: the figure, and the columns of TensorBoard's HParams tab."""
+        has `ended`: the figure too."""
         with open(sweep_dir / ".summary.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # parallel jobs ending together take turns
-            jobs = job_dirs(sweep_dir)
-            rows = [job_row(d) for d in jobs]
+            rows = [job_row(d) for d in job_dirs(sweep_dir)]
             ranked_by = self._mark(rows)
             columns = columns_of_summary(rows, ranked_by, self.mark)
             text = (
@@ -112,12 +111,7 @@ class SweepSummary(Callback):
                 write_text_atomically(sweep_dir / SETTINGS_CSV, settings.csv())
             write_text_atomically(sweep_dir / "summary.md", text)
             if ended:
-                # Imported here: TensorBoard's protos and matplotlib, once a sweep has ended, not at
-                # each command's start (Hydra instantiates this callback for every run).
-                from cluster_logreg.sweeps.hparams_columns import write_hparams_columns
-
                 _draw(sweep_dir / "summary.png", rows, ranked_by)
-                write_hparams_columns(sweep_dir, jobs, rows, ranked_by)
         return text
 
     def _headline(self, rows: list[dict[str, Any]], ranked_by: list[str]) -> str:

@@ -17,10 +17,14 @@ from cluster_logreg.core.run_dir import RunDir
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The sweep's job directories in job order (named `<number>_<what it varies>`)."""
+    """The sweep's job directories in job order (named `<number>_<what it varies>`, `003_lr=0.1`)."""
     dirs = [d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
-    number = lambda d: int(m.group()) if (m := re.match(r"\d+", d.name)) else -1  # noqa: E731
-    return sorted(dirs, key=lambda d: (number(d), d.name))
+    return sorted(dirs, key=lambda d: (job_number(d), d.name))
+
+
+def job_number(job_dir: Path) -> int:
+    """The number a job directory's name starts with (`003_lr=0.1`: 3); -1 where none."""
+    return int(m.group()) if (m := re.match(r"\d+", job_dir.name)) else -1
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:
@@ -31,7 +35,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     if status_file.is_file():
         row = json.loads(status_file.read_text())
     else:  # still running, or killed before Hydra could record its end
-        row = {"job": job_dir.name.split("_")[0], "overrides": " ".join(overrides), "status": "incomplete"}
+        row = {"job": job_number(job_dir), "overrides": " ".join(overrides), "status": "incomplete"}
         row["reason"] = ""
     metrics = read_json(metrics_file)
     if metrics.get("status") == "diverged":  # the job ran to its end: divergence is its result

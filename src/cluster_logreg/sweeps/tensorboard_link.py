@@ -32,14 +32,15 @@ PINNED = {
 
 def colour_regex(swept: list[str]) -> str:
     """A regex on the runs' names whose capture groups are the run's job name without its seed:
-    `3_lr=0.1,seed=0` (or `<sweep>/3_lr=0.1,seed=0` under a wider --logdir) -> (`lr=0.1`, ``), what
+    `003_lr=0.1,seed=0` (or `<sweep>/003_lr=0.1,seed=0` under a wider --logdir) -> (`lr=0.1`, ``), what
     tells settings apart."""
     job = r"(?:^|/)\d+_"  # hydra.sweep.subdir: the job's number, then its name
     repeats = [key for key in swept if is_repeat_key(key)]
     if not repeats:
         return rf"{job}([^/]*)$"  # no seeds: each run its own setting
-    # The seed's key as the job's name shortens it, among the other swept keys.
-    named = job_name([f"{key}=" for key in swept]).split(",")
+    # The seed's key as the job's name shortens it, among the other swept keys (each in the name: a
+    # preset left out of it names the whole sweep, the same in every job, so it is not swept).
+    named = job_name([f"{key}=" for key in swept], left_out=()).split(",")
     seed = re.escape(named[swept.index(repeats[0])].removesuffix("="))
     return rf"{job}(?:([^/]*?),)?{seed}=[^,/]*([^/]*)$"  # within the last part of the name
 

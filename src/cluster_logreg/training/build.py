@@ -36,7 +36,7 @@ def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[TensorDataModule, Lo
     # (`_convert_`: as plain lists, which checkpoints store as data; Hydra's own containers are objects.)
     model = instantiate(cfg.model, _convert_="all", **datamodule.model_inputs())
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [_logger(name, node) for name, node in (cfg.get("logger") or {}).items() if node is not None]
+    loggers = build_loggers(cfg)
     # The configured callbacks are all the checkpoints a run writes: without any (`'~callbacks'`)
     # Lightning would add a ModelCheckpoint of its own.
     checkpoints = any(isinstance(c, Checkpoint) for c in callbacks)
@@ -48,6 +48,11 @@ def build(cfg: DictConfig, in_sweep: bool = False) -> tuple[TensorDataModule, Lo
         # One mechanism for preemption, this project's (slurm.py says why): Lightning's is turned off.
         environment.auto_requeue = False
     return datamodule, model, trainer
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    """The loggers `logger=` chose (none: `logger=[]`)."""
+    return [_logger(name, node) for name, node in (cfg.get("logger") or {}).items() if node is not None]
 
 
 def _logger(name: str, node: DictConfig) -> Logger:

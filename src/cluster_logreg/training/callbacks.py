@@ -57,7 +57,9 @@ class EpochReport(Callback):
         epoch = validated_epoch(trainer)
         if trainer.sanity_checking or not is_due(epoch, self.every_n_epochs, trainer.max_epochs):
             return
-        metrics = trainer.callback_metrics
+        # What Lightning logged (loss, accuracy) and what the model computes exactly (acc/true, ...).
+        exact = getattr(pl_module, "exact_metrics", None)
+        metrics = {**trainer.callback_metrics, **(exact(fit_datamodule(trainer)) if exact else {})}
         values = "  ".join(f"{k}={shown(k, float(metrics[k]))}" for k in EPOCH_LINE if k in metrics)
         log.info(f"epoch {epoch:>{len(str(trainer.max_epochs))}}/{trainer.max_epochs}  {values}")
 

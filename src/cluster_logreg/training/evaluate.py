@@ -18,7 +18,7 @@ from cluster_logreg.core.table import read_data_for_model
 from cluster_logreg.data.clusters import GaussianClustersDataModule, make_clusters
 from cluster_logreg.data.tensors import TensorBatches, TensorDataModule
 from cluster_logreg.model.classifier import LogisticClassifier
-from cluster_logreg.training.build import use_threads
+from cluster_logreg.training.build import build_loggers, use_threads
 from cluster_logreg.training.results import report, reported
 from cluster_logreg.training.trained import load_trained, trained_data
 
@@ -37,13 +37,15 @@ def evaluate(cfg: DictConfig, in_sweep: bool = False) -> float:
     ckpt_path = checkpoint_of(Path(cfg.ckpt_path))
     model, checkpoint = load_trained(ckpt_path)
     datamodule = trained_data(checkpoint, ckpt_path)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    loggers = build_loggers(cfg)  # none by default: metrics.json says it all
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
     if cfg.evaluate_on == TEST_SPLIT:
         trainer.test(model, datamodule=datamodule, verbose=False)
     else:
         trainer.test(model, dataloaders=_evaluation_data(cfg, model, datamodule), verbose=False)
     metrics = reported(trainer) | model.exact_metrics(datamodule)
-    write_json(run.metrics, {**metrics, "ckpt_path": str(ckpt_path.resolve()), "evaluated_on": cfg.evaluate_on})
+    where = {"ckpt_path": str(ckpt_path.resolve()), "evaluated_on": cfg.evaluate_on, "tags": list(cfg.tags)}
+    write_json(run.metrics, metrics | where)
     report(run.path, metrics)
     return metrics[ACC_TEST]
 

@@ -71,10 +71,11 @@ def _final_metrics(trainer: Trainer, model: LogisticClassifier, datamodule: Tens
         # The last epochs ran after the last validation (or a resumed run had none left): validate now.
         trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = reported(trainer)  # read now: testing replaces the trainer's metrics with its own
+    exact = model.exact_metrics(datamodule)  # float64, from the final weights
+    metrics |= {k: v for k, v in exact.items() if k in TRUE}  # in metrics.json's order: the splits' beside them
     # The final weights (the same as the last checkpoint) are tested, so eval.py on it agrees.
     trainer.test(model, datamodule=datamodule, verbose=False)
-    # The exact metrics again, in float64: what was logged went through float32 tensors.
-    return metrics | reported(trainer) | model.exact_metrics()
+    return metrics | reported(trainer) | exact
 
 
 def _continuing(cfg: DictConfig, last_path: Path | None, in_sweep: bool) -> str | None:

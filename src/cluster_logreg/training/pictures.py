@@ -13,6 +13,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
 from tensorboard.compat.proto.summary_pb2 import Summary  # type: ignore[import-untyped]
+from torch.utils.tensorboard.writer import FileWriter
 
 from cluster_logreg.core.metrics import (
     ANGLE_TO_BAYES,
@@ -82,7 +83,8 @@ class DecisionBoundaryPlot(Callback):
             # What writer.add_image writes, without encoding the picture again.
             height, width, _ = rgb.shape
             image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
-            writer._get_file_writer().add_summary(
+            file_writer = cast(FileWriter, writer.file_writer)  # open during the fit: closed at its teardown
+            file_writer.add_summary(
                 Summary(value=[Summary.Value(tag=DECISION_BOUNDARY, image=image)]), trainer.global_step
             )
         if save and self.png_path:

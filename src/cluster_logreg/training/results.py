@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ def results(
         SAMPLES_PER_SECOND: round(trained * epochs_run / fit_seconds),
         "accelerator": trainer.strategy.root_device.type,
         "seed": cfg.seed,
+        "tags": list(cfg.get("tags") or []),
         "best_checkpoint": (best.best_model_path or None) if best is not None else None,
     }
 
@@ -77,8 +79,9 @@ def _bayes_accuracy(datamodule: TensorDataModule) -> dict[str, float]:
     return {"bayes_acc": population.bayes_accuracy()} if population is not None else {}
 
 
-def reported(trainer: Trainer) -> dict[str, float]:
-    return {k: float(trainer.callback_metrics[k]) for k in REPORTED if k in trainer.callback_metrics}
+def reported(trainer: Trainer, names: Iterable[str] = REPORTED) -> dict[str, float]:
+    """Those of `names` (metrics.json's by default) that the trainer's last validation or test logged."""
+    return {k: float(trainer.callback_metrics[k]) for k in names if k in trainer.callback_metrics}
 
 
 def report(run_dir: Path, metrics: dict[str, float], fit_seconds: float | None = None) -> None:

@@ -85,6 +85,7 @@ def report_divergence(
             "epochs": epoch,
             "reason": message,
             "seed": cfg.seed,
+            "tags": list(cfg.get("tags") or []),
             "optimized_metric": metric,
         }
         write_json(run.metrics, status | {"accelerator": trainer.strategy.root_device.type})

@@ -19,7 +19,6 @@ from torch import Tensor
 
 from cluster_logreg.core.metrics import LOSS_TEST, LOSS_VAL
 from cluster_logreg.core.run_dir import RunDir
-from cluster_logreg.model.classifier import publish
 from cluster_logreg.training.build import build, callback_of
 from cluster_logreg.training.callbacks import LastCheckpoint
 from cluster_logreg.training.checkpoints import read_checkpoint
@@ -35,6 +34,7 @@ from cluster_logreg.training.stacked.members import (
     MemberTrainer,
 )
 from cluster_logreg.training.stacked.model import StackedClassifier
+from cluster_logreg.training.stacked.publish import publish
 from cluster_logreg.training.stacked.stop import SweepStop
 from cluster_logreg.training.stops import has_finite_weights, report_divergence
 

@@ -26,10 +26,11 @@ from torch import Tensor, nn
 
 from cluster_logreg.core.errors import one_line
 from cluster_logreg.data.tensors import TensorDataModule
-from cluster_logreg.model.classifier import LogisticClassifier, publish
+from cluster_logreg.model.classifier import LogisticClassifier
 from cluster_logreg.training.callbacks import StopOnSignal
 from cluster_logreg.training.hparams import end_session
 from cluster_logreg.training.stacked.model import StackedClassifier
+from cluster_logreg.training.stacked.publish import publish
 from cluster_logreg.training.stacked.stop import SweepStop
 from cluster_logreg.training.stops import divergence
 
