@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,14 +65,18 @@ class SweepSummary(Callback):
             self._record(config, job_return)
 
     def _record(self, config: DictConfig, job_return: JobReturn) -> None:
-        failed = job_return.status != JobStatus.COMPLETED
         record = {
             "job": config.hydra.job.num,
             "overrides": " ".join(job_return.overrides or []),
-            "status": "failed" if failed else "ok",
-            # The exception itself: reading `return_value` would re-raise it.
-            "reason": _reason(job_return._return_value) if failed else "",
+            "status": "ok",
+            "reason": "",
         }
+        if job_return.status != JobStatus.COMPLETED:
+            try:  # a failed job's `return_value` raises its exception, and prints a line Hydra prints again
+                with contextlib.redirect_stderr(io.StringIO()):  # at the sweep's end: said once, there
+                    _ = job_return.return_value
+            except Exception as error:
+                record |= {"status": "failed", "reason": _reason(error)}
         write_json(RunDir(Path(config.hydra.runtime.output_dir)).job_status, record)
         self.write(Path(config.hydra.sweep.dir))
 
