@@ -18,6 +18,9 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn
+
+# Private to the plugin (no public way: its public OptunaSweeper only forwards to this class, and only
+# this hook sees which trial each job runs); tests/test_sweeps.py fails when either name changes.
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -37,8 +40,9 @@ class ContinuedOptunaSearch(OptunaSweeperImpl):
         if isinstance(self.storage, str) and self.storage.startswith(SQLITE):
             # SQLite creates the file, not its directory (the sweep directory does not exist yet).
             Path(self.storage.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
+        directions = _directions(self.direction)
         study = optuna.create_study(
-            study_name=self.study_name, storage=self.storage, directions=self._get_directions(), load_if_exists=True
+            study_name=self.study_name, storage=self.storage, directions=directions, load_if_exists=True
         )
         total = self.n_trials  # the study's, not this command's
         self._continue(study, study.get_trials(deepcopy=False), total)
@@ -83,6 +87,7 @@ class ContinuedOptunaSearch(OptunaSweeperImpl):
     def _here(self) -> str:
         return str(Path(self.sweep_dir).resolve())
 
+    # The plugin's private hook (see the import): each batch's trials and the overrides of their jobs.
     def _configure_trials(
         self, trials: list[Trial], search_space_distributions: dict[str, BaseDistribution], fixed_params: dict[str, Any]
     ) -> Sequence[Sequence[str]]:
@@ -90,6 +95,12 @@ class ContinuedOptunaSearch(OptunaSweeperImpl):
         for num, (trial, job) in enumerate(zip(trials, overrides, strict=True), start=self.job_idx):
             trial.set_system_attr(JOB, {"sweep_dir": self._here, "num": num, "overrides": list(job)})
         return overrides
+
+
+def _directions(direction: Any) -> list[str]:
+    """The `direction` setting (a name, the plugin's `Direction`, or a list of them) as Optuna's names."""
+    several = isinstance(direction, Sequence) and not isinstance(direction, str)
+    return [d if isinstance(d, str) else d.name for d in (direction if several else [direction])]
 
 
 def _tell(study: optuna.Study, number: int, result: JobReturn) -> None:
