@@ -9,6 +9,7 @@ the pre-flight checks hold the composed config to them (setting_checks.py). Comp
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,25 +28,24 @@ def _key_prefix(option: str) -> str:
     return option.rpartition("/")[0].replace("/", ".") + "."
 
 
-def chosen_options(cfg: Any) -> dict[str, str]:
-    """The option each group of a composed config holds, by the settings class's `_target_`:
-    {"data": "clusters", "model/optimizer": "sgd", ...}."""
-    chosen = {}
+def _chosen(cfg: Any) -> Iterator[tuple[str, str, DictConfig]]:
+    """(option, its key prefix, its node) of each option a composed config holds, by the settings class's
+    `_target_`: ("model/optimizer/sgd", "model.optimizer.", the node), ..."""
     for path, settings in OPTIONS.items():
-        group, _, name = path.rpartition("/")
-        node = OmegaConf.select(cfg, _key_prefix(path).removesuffix("."))
+        prefix = _key_prefix(path)
+        node = OmegaConf.select(cfg, prefix.removesuffix("."))
         if isinstance(node, DictConfig) and node.get("_target_") == settings._target_:
-            chosen[group] = name
-    return chosen
+            yield path, prefix, node
+
+
+def chosen_options(cfg: Any) -> dict[str, str]:
+    """The option each group of a composed config holds: {"data": "clusters", "model/optimizer": "sgd", ...}."""
+    return dict(path.rpartition("/")[::2] for path, _, _ in _chosen(cfg))
 
 
 def typed_nodes(cfg: DictConfig, root: type[Any]) -> list[tuple[str, DictConfig, type[Any]]]:
     """(dotted prefix, node, its settings class) for the root (typed by `root`) and each chosen option."""
-    found: list[tuple[str, DictConfig, type[Any]]] = [("", cfg, root)]
-    for group, name in chosen_options(cfg).items():
-        prefix = _key_prefix(f"{group}/{name}")
-        found.append((prefix, OmegaConf.select(cfg, prefix.removesuffix(".")), OPTIONS[f"{group}/{name}"]))
-    return found
+    return [("", cfg, root), *((prefix, node, OPTIONS[path]) for path, prefix, node in _chosen(cfg))]
 
 
 def _rules_of(settings: type[Any], prefix: str) -> dict[str, Rule]:

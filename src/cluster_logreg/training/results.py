@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +78,9 @@ def _bayes_accuracy(datamodule: TensorDataModule) -> dict[str, float]:
     return {"bayes_acc": population.bayes_accuracy()} if population is not None else {}
 
 
-def reported(trainer: Trainer, names: Iterable[str] = REPORTED) -> dict[str, float]:
-    """Those of `names` (metrics.json's by default) that the trainer's last validation or test logged."""
-    return {k: float(trainer.callback_metrics[k]) for k in names if k in trainer.callback_metrics}
+def reported(trainer: Trainer) -> dict[str, float]:
+    """Those of metrics.json's metrics that the trainer's last validation or test logged."""
+    return {k: float(trainer.callback_metrics[k]) for k in REPORTED if k in trainer.callback_metrics}
 
 
 def report(run_dir: Path, metrics: dict[str, float], fit_seconds: float | None = None) -> None:
